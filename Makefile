@@ -1,0 +1,59 @@
+# dbmigrate: schema migrations kept and run inside PostgreSQL (PGXS)
+
+EXTENSION = dbmigrate
+EXTVERSION = $(shell grep default_version $(EXTENSION).control | sed -e "s/default_version[[:space:]]*=[[:space:]]*'\([^']*\)'/\1/")
+
+MODULE_big = dbmigrate
+OBJS = \
+	src/dbmigrate.o \
+	src/catalog.o \
+	src/graph.o \
+	src/sqlcheck.o \
+	src/registry.o \
+	src/runner.o \
+	src/status.o \
+	src/seed.o
+
+DATA = dbmigrate--1.0.sql
+
+# pg_regress: inputs in sql/, expected output in expected/
+REGRESS = setup register targets upgrade downgrade branches stamp history \
+	validate badinput isolation_level guc_isolation privileges seed health \
+	nontransactional
+REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
+
+# isolation tester: specs in specs/, expected output in expected/
+ISOLATION = concurrent_upgrade upgrade_vs_downgrade register_vs_upgrade \
+	seed_concurrent lock_timeout run_lock_timeout reads_dont_block
+ISOLATION_OPTS = --inputdir=.
+
+EXTRA_CLEAN = output_iso tmp_check
+
+PG_CPPFLAGS = -I$(srcdir)/src -DDBMIGRATE_VERSION=\"$(EXTVERSION)\"
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+ifeq ($(shell test $(VERSION_NUM) -lt 130000 && echo old),old)
+$(error dbmigrate requires PostgreSQL 13 or later)
+endif
+
+# The three places the version lives must agree (control, META.json, library).
+.PHONY: versioncheck prove bench valgrind-check
+versioncheck:
+	@v='$(EXTVERSION)'; \
+	grep -q "\"version\": \"$$v\"" META.json || { echo "META.json version differs from control ($$v)"; exit 1; }; \
+	test "$$(grep -c "\"version\": \"$$v\"" META.json)" -ge 2 || { echo "META.json provides.dbmigrate.version differs from control ($$v)"; exit 1; }; \
+	test -f $(EXTENSION)--$$v.sql || { echo "no install script $(EXTENSION)--$$v.sql"; exit 1; }; \
+	echo "version $$v: control, META.json and install script agree"
+
+# pgTAP suite (needs a running server: PGHOST/PGPORT/PGUSER/PGDATABASE)
+prove:
+	pg_prove --ext .sql -v test/
+
+bench:
+	bench/run.sh
+
+installcheck: versioncheck

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Shared helpers for dbmigrate's scripts: packages, a throwaway cluster.
+# Source it; it defines functions and sets PG* variables.
+
+set -euo pipefail
+
+DBM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PG_MAJOR="${PG_MAJOR:-15}"
+
+# as_root CMD...: run CMD as root (directly, or through sudo)
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# ensure_packages: install the server headers, pgTAP and pg_prove when absent
+ensure_packages() {
+    local missing=()
+    command -v pg_config >/dev/null 2>&1 && [ -f "$(pg_config --pgxs 2>/dev/null)" ] \
+        || missing+=("postgresql-server-dev-$PG_MAJOR")
+    [ -x "/usr/lib/postgresql/$PG_MAJOR/bin/initdb" ] || missing+=("postgresql-$PG_MAJOR")
+    [ -f "/usr/share/postgresql/$PG_MAJOR/extension/pgtap.control" ] || missing+=("postgresql-$PG_MAJOR-pgtap")
+    command -v pg_prove >/dev/null 2>&1 || missing+=("libtap-parser-sourcehandler-pgtap-perl")
+    [ -f "/usr/share/postgresql/$PG_MAJOR/extension/pgcrypto.control" ] || missing+=("postgresql-contrib")
+    command -v make >/dev/null 2>&1 || missing+=("make")
+    command -v gcc >/dev/null 2>&1 || missing+=("gcc")
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "== installing: ${missing[*]}"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    export PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}"
+    [ -x "$PG_CONFIG" ] || PG_CONFIG="$(command -v pg_config)"
+    PGBIN="$("$PG_CONFIG" --bindir)"
+    export PGBIN
+}
+
+# build_and_install [extra CFLAGS]: make && make install
+build_and_install() {
+    local cflags="${1:-}"
+    make -C "$DBM_ROOT" -s PG_CONFIG="$PG_CONFIG" clean >/dev/null
+    make -C "$DBM_ROOT" -s PG_CONFIG="$PG_CONFIG" ${cflags:+COPT="$cflags"}
+    as_root make -C "$DBM_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+}
+
+# the user the server runs as: postgres when we are root (PostgreSQL refuses root)
+cluster_user() {
+    if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi
+}
+
+as_cluster_user() {
+    local u
+    u="$(cluster_user)"
+    if [ "$u" = "$(id -un)" ]; then "$@"; else runuser -u "$u" -- "$@"; fi
+}
+
+# start_cluster DIR PORT [extra postgresql.conf lines]: initdb and start a
+# throwaway cluster on 127.0.0.1:PORT with data in DIR (created, owned by
+# the cluster user); sets PGHOST, PGPORT, PGUSER.
+start_cluster() {
+    local dir="$1" port="$2" extra="${3:-}"
+    local u
+    u="$(cluster_user)"
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+    fi
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    [ "$u" = "$(id -un)" ] || chown "$u" "$dir"
+    as_cluster_user "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log"; return 1; }
+    cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 40
+max_locks_per_transaction = 512
+$extra
+CONF
+    as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+        || { cat "$dir/server.log"; return 1; }
+    export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres
+}
+
+# stop_cluster DIR
+stop_cluster() {
+    local dir="$1"
+    [ -f "$dir/data/postmaster.pid" ] || return 0
+    as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}

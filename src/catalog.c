@@ -1,0 +1,408 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  Reading and writing dbmigrate.version, dbmigrate.log and the stored
+ *	  text of revisions over SPI.  Plans are prepared once per backend and
+ *	  kept; every value is passed as a parameter.  Callers hold SPI and the
+ *	  extension-owner context (dbm_enter_owner).
+ *
+ * Copyright (c) 2026, dbmigrate developers
+ *
+ * IDENTIFICATION
+ *	  src/catalog.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "dbmigrate.h"
+#include "catalog.h"
+
+/* forward declarations */
+static void dbm_fill_body(DbmBody *body, HeapTuple tup, TupleDesc desc);
+
+/* global variables: plans kept for the life of the backend */
+static SPIPlanPtr dbm_plan_read_current = NULL;
+static SPIPlanPtr dbm_plan_read_heads = NULL;
+static SPIPlanPtr dbm_plan_clear_current = NULL;
+static SPIPlanPtr dbm_plan_insert_current = NULL;
+static SPIPlanPtr dbm_plan_read_bodies = NULL;
+static SPIPlanPtr dbm_plan_read_body = NULL;
+static SPIPlanPtr dbm_plan_write_log = NULL;
+
+#define DBM_BODY_COLUMNS "revision, message, upgrade_sql, downgrade_sql, checksum"
+
+/*
+ * dbm_plan
+ *		Prepare sql once and keep the plan in *slot.
+ */
+SPIPlanPtr
+dbm_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+{
+	if (*slot == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+				 sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		*slot = plan;
+	}
+	return *slot;
+}
+
+/*
+ * dbm_spi_text
+ *		Column col of an SPI tuple as a C string, or NULL.
+ */
+char *
+dbm_spi_text(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * dbm_ids_to_array / dbm_array_to_ids
+ *		Convert between a List of C strings and a text[] Datum.
+ */
+Datum
+dbm_ids_to_array(List *ids)
+{
+	int			n = list_length(ids);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, ids)
+		elems[i++] = CStringGetTextDatum((const char *) lfirst(lc));
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+List *
+dbm_array_to_ids(ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+	List	   *result = NIL;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("revision lists must be one-dimensional arrays")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("revision lists must not contain nulls")));
+		result = lappend(result, TextDatumGetCString(elems[i]));
+	}
+	return result;
+}
+
+/*
+ * dbm_list_has_id
+ *		Whether a list of C strings holds id.
+ */
+bool
+dbm_list_has_id(List *ids, const char *id)
+{
+	ListCell   *lc;
+
+	foreach(lc, ids)
+		if (strcmp((const char *) lfirst(lc), id) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * dbm_list_equal_ids
+ *		Whether two lists of ids hold the same set (order ignored).
+ */
+bool
+dbm_list_equal_ids(List *a, List *b)
+{
+	ListCell   *la;
+
+	if (list_length(a) != list_length(b))
+		return false;
+	foreach(la, a)
+		if (!dbm_list_has_id(b, (const char *) lfirst(la)))
+			return false;
+	return true;
+}
+
+/*
+ * dbm_read_current
+ *		The applied heads (dbmigrate.version), sorted by id.
+ */
+List *
+dbm_read_current(void)
+{
+	List	   *result = NIL;
+	int			rc;
+	uint64		i;
+
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_read_current,
+								   "SELECT revision FROM dbmigrate.version ORDER BY revision COLLATE \"C\"",
+								   0, NULL),
+						  NULL, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.version: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+		result = lappend(result, dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	SPI_freetuptable(SPI_tuptable);
+	return result;
+}
+
+/*
+ * dbm_read_heads
+ *		Heads of the registered graph, in registration order, read from the
+ *		is_head flag that dbmigrate keeps up to date (so this does not read
+ *		the whole graph).
+ */
+List *
+dbm_read_heads(void)
+{
+	List	   *result = NIL;
+	int			rc;
+	uint64		i;
+
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_read_heads,
+								   "SELECT revision FROM dbmigrate.revision WHERE is_head ORDER BY seq",
+								   0, NULL),
+						  NULL, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+		result = lappend(result, dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	SPI_freetuptable(SPI_tuptable);
+	return result;
+}
+
+/*
+ * dbm_write_current
+ *		Replace dbmigrate.version with ids.
+ */
+void
+dbm_write_current(List *ids)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	int			rc;
+
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_clear_current,
+								   "DELETE FROM dbmigrate.version", 0, NULL),
+						  NULL, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "could not clear dbmigrate.version: %s", SPI_result_code_string(rc));
+	if (ids == NIL)
+		return;
+	values[0] = dbm_ids_to_array(ids);
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_insert_current,
+								   "INSERT INTO dbmigrate.version (revision) "
+								   "SELECT pg_catalog.unnest($1)", 1, argtypes),
+						  values, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not write dbmigrate.version: %s", SPI_result_code_string(rc));
+}
+
+static void
+dbm_fill_body(DbmBody *body, HeapTuple tup, TupleDesc desc)
+{
+	body->id = dbm_spi_text(tup, desc, 1);
+	body->message = dbm_spi_text(tup, desc, 2);
+	body->upgrade_sql = dbm_spi_text(tup, desc, 3);
+	body->downgrade_sql = dbm_spi_text(tup, desc, 4);
+	body->checksum = dbm_spi_text(tup, desc, 5);
+}
+
+/*
+ * dbm_read_body
+ *		The stored text of one revision, or NULL when it is not registered.
+ */
+DbmBody *
+dbm_read_body(const char *id)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	DbmBody    *body = NULL;
+	int			rc;
+
+	values[0] = CStringGetTextDatum(id);
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_read_body,
+								   "SELECT " DBM_BODY_COLUMNS " FROM dbmigrate.revision "
+								   "WHERE revision OPERATOR(pg_catalog.=) $1",
+								   1, argtypes),
+						  values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 1)
+	{
+		body = palloc0(sizeof(DbmBody));
+		dbm_fill_body(body, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return body;
+}
+
+/*
+ * dbm_read_bodies
+ *		The stored text of the given revisions, in one query.  Returns an
+ *		array (in no particular order) and sets *byid to a hash from id to
+ *		the array element.
+ */
+typedef struct DbmBodyEntry
+{
+	char	   *key;
+	DbmBody    *body;
+} DbmBodyEntry;
+
+static uint32
+dbm_body_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+dbm_body_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
+}
+
+DbmBody *
+dbm_read_bodies(List *ids, HTAB **byid)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	DbmBody    *bodies;
+	HASHCTL		ctl;
+	int			rc;
+	uint64		i;
+
+	values[0] = dbm_ids_to_array(ids);
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_read_bodies,
+								   "SELECT " DBM_BODY_COLUMNS " FROM dbmigrate.revision "
+								   "WHERE revision OPERATOR(pg_catalog.=) ANY ($1)",
+								   1, argtypes),
+						  values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(DbmBodyEntry);
+	ctl.hash = dbm_body_hash;
+	ctl.match = dbm_body_match;
+	ctl.hcxt = CurrentMemoryContext;
+	*byid = hash_create("dbmigrate revision bodies", Max(list_length(ids), 16), &ctl,
+						HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+
+	bodies = palloc0(sizeof(DbmBody) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		DbmBodyEntry *e;
+
+		dbm_fill_body(&bodies[i], SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+		e = hash_search(*byid, &bodies[i].id, HASH_ENTER, NULL);
+		e->body = &bodies[i];
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return bodies;
+}
+
+/*
+ * dbm_body_lookup
+ *		The body read by dbm_read_bodies for id, or NULL.
+ */
+DbmBody *
+dbm_body_lookup(HTAB *byid, const char *id)
+{
+	DbmBodyEntry *e = hash_search(byid, &id, HASH_FIND, NULL);
+
+	return e ? e->body : NULL;
+}
+
+/*
+ * dbm_log_init / dbm_log_add / dbm_log_write
+ *		Collect log rows during a call and write them at its end.
+ */
+void
+dbm_log_init(DbmLogBatch *batch)
+{
+	memset(batch, 0, sizeof(*batch));
+	batch->revision = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+	batch->operation = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+	batch->started_at = initArrayResult(TIMESTAMPTZOID, CurrentMemoryContext, false);
+	batch->duration = initArrayResult(INTERVALOID, CurrentMemoryContext, false);
+	batch->checksum = initArrayResult(TEXTOID, CurrentMemoryContext, false);
+}
+
+void
+dbm_log_add(DbmLogBatch *batch, const char *revision, const char *operation,
+			TimestampTz started_at, TimestampTz finished_at, const char *checksum)
+{
+	Interval   *duration = palloc0(sizeof(Interval));
+
+	duration->time = finished_at - started_at;
+	accumArrayResult(batch->revision, CStringGetTextDatum(revision), false,
+					 TEXTOID, CurrentMemoryContext);
+	accumArrayResult(batch->operation, CStringGetTextDatum(operation), false,
+					 TEXTOID, CurrentMemoryContext);
+	accumArrayResult(batch->started_at, TimestampTzGetDatum(started_at), false,
+					 TIMESTAMPTZOID, CurrentMemoryContext);
+	accumArrayResult(batch->duration, IntervalPGetDatum(duration), false,
+					 INTERVALOID, CurrentMemoryContext);
+	accumArrayResult(batch->checksum,
+					 checksum ? CStringGetTextDatum(checksum) : (Datum) 0,
+					 checksum == NULL, TEXTOID, CurrentMemoryContext);
+	batch->count++;
+}
+
+void
+dbm_log_write(DbmLogBatch *batch)
+{
+	Oid			argtypes[5] = {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+	INTERVALARRAYOID, TEXTARRAYOID};
+	Datum		values[5];
+	int			rc;
+
+	if (batch->count == 0)
+		return;
+	values[0] = makeArrayResult(batch->revision, CurrentMemoryContext);
+	values[1] = makeArrayResult(batch->operation, CurrentMemoryContext);
+	values[2] = makeArrayResult(batch->started_at, CurrentMemoryContext);
+	values[3] = makeArrayResult(batch->duration, CurrentMemoryContext);
+	values[4] = makeArrayResult(batch->checksum, CurrentMemoryContext);
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_write_log,
+								   "INSERT INTO dbmigrate.log "
+								   "(revision, operation, started_at, duration, run_by, pid, checksum) "
+								   "SELECT u.r, u.o, u.s, u.d, pg_catalog.\"session_user\"(), "
+								   "pg_catalog.pg_backend_pid(), u.c "
+								   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+								   "pg_catalog.unnest($4), pg_catalog.unnest($5)) "
+								   "WITH ORDINALITY AS u(r, o, s, d, c, n) ORDER BY u.n",
+								   5, argtypes),
+						  values, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not write dbmigrate.log: %s", SPI_result_code_string(rc));
+}

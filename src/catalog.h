@@ -1,0 +1,101 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.h
+ *	  Access to dbmigrate's tables (revision, version, log) over SPI, and the
+ *	  in-memory revision graph built from them.
+ *
+ * Copyright (c) 2026, dbmigrate developers
+ *
+ * IDENTIFICATION
+ *	  src/catalog.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DBMIGRATE_CATALOG_H
+#define DBMIGRATE_CATALOG_H
+
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "nodes/pg_list.h"
+#include "utils/array.h"
+#include "utils/hsearch.h"
+
+/*
+ * DbmNode: one registered revision.  Nodes are stored in registration order
+ * (column seq), which dbmigrate keeps topological: a parent is always
+ * registered before its children, so iterating nodes by index visits parents
+ * first.  parents/children hold node indexes.
+ */
+typedef struct DbmNode
+{
+	char	   *id;
+	int			nparents;
+	int		   *parents;
+	int			nchildren;
+	int		   *children;
+} DbmNode;
+
+typedef struct DbmGraph
+{
+	int			n;
+	DbmNode    *nodes;
+	HTAB	   *byid;			/* id -> index */
+} DbmGraph;
+
+/*
+ * DbmBody: the stored text of one revision, as needed to run it.
+ */
+typedef struct DbmBody
+{
+	char	   *id;
+	char	   *message;
+	char	   *upgrade_sql;
+	char	   *downgrade_sql;	/* NULL = irreversible */
+	char	   *checksum;
+} DbmBody;
+
+/*
+ * DbmLogBatch: log rows collected during one call and written at its end,
+ * in one INSERT, in execution order.
+ */
+typedef struct DbmLogBatch
+{
+	ArrayBuildState *revision;
+	ArrayBuildState *operation;
+	ArrayBuildState *started_at;
+	ArrayBuildState *duration;
+	ArrayBuildState *checksum;
+	int			count;
+} DbmLogBatch;
+
+/* graph.c */
+extern DbmGraph *dbm_graph_load(void);
+extern int	dbm_graph_find(DbmGraph *g, const char *id);
+extern void dbm_graph_mark_ancestors(DbmGraph *g, int start, bool *mark);
+extern void dbm_graph_mark_descendants(DbmGraph *g, int start, bool *mark);
+extern bool *dbm_graph_applied(DbmGraph *g, List *current);
+extern List *dbm_graph_maximal(DbmGraph *g, const bool *set);
+extern List *dbm_graph_heads(DbmGraph *g);
+extern int	dbm_graph_resolve(DbmGraph *g, const char *target);
+extern List *dbm_graph_ids(DbmGraph *g, List *indexes);
+
+/* catalog.c */
+extern SPIPlanPtr dbm_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
+extern List *dbm_read_current(void);
+extern List *dbm_read_heads(void);
+extern void dbm_write_current(List *ids);
+extern bool dbm_list_equal_ids(List *a, List *b);
+extern bool dbm_list_has_id(List *ids, const char *id);
+extern Datum dbm_ids_to_array(List *ids);
+extern List *dbm_array_to_ids(ArrayType *arr);
+extern DbmBody *dbm_read_bodies(List *ids, HTAB **byid);
+extern DbmBody *dbm_read_body(const char *id);
+extern DbmBody *dbm_body_lookup(HTAB *byid, const char *id);
+extern void dbm_log_init(DbmLogBatch *batch);
+extern void dbm_log_add(DbmLogBatch *batch, const char *revision, const char *operation,
+						TimestampTz started_at, TimestampTz finished_at,
+						const char *checksum);
+extern void dbm_log_write(DbmLogBatch *batch);
+extern char *dbm_spi_text(HeapTuple tup, TupleDesc desc, int col);
+
+#endif							/* DBMIGRATE_CATALOG_H */

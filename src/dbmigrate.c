@@ -1,0 +1,300 @@
+/*-------------------------------------------------------------------------
+ *
+ * dbmigrate.c
+ *	  Module entry point: GUC definitions, the extension-owner context for
+ *	  bookkeeping, the run lock that serializes state changes, and small
+ *	  helpers shared by the other modules.
+ *
+ * Copyright (c) 2026, dbmigrate developers
+ *
+ * IDENTIFICATION
+ *	  src/dbmigrate.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+
+#include "dbmigrate.h"
+
+#if PG_VERSION_NUM >= 180000
+PG_MODULE_MAGIC_EXT(.name = "dbmigrate",.version = DBMIGRATE_VERSION);
+#else
+PG_MODULE_MAGIC;
+#endif
+
+/* forward declarations */
+void		_PG_init(void);
+static Oid	dbm_extension_owner(void);
+static void dbm_run_lock_callback(void *arg);
+
+/* GUC variables */
+
+/* dbmigrate.lock_timeout: lock_timeout applied to each step, in ms */
+int			dbmigrate_lock_timeout = 10000;
+
+/* dbmigrate.run_lock_timeout: how long to wait for dbmigrate's run lock */
+int			dbmigrate_run_lock_timeout = 60000;
+
+/*
+ * _PG_init
+ *		Define the GUCs.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("dbmigrate.lock_timeout",
+							gettext_noop("Sets lock_timeout for each migration step."),
+							gettext_noop("A step whose DDL waits longer than this for a lock "
+										 "fails with SQLSTATE 55P03 and the whole call is rolled "
+										 "back. Zero leaves the session's own lock_timeout in effect."),
+							&dbmigrate_lock_timeout,
+							10000, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("dbmigrate.run_lock_timeout",
+							gettext_noop("Sets how long a call waits for dbmigrate's run lock."),
+							gettext_noop("Every call that changes dbmigrate's state first takes "
+										 "one transaction-scoped advisory lock; waiting longer "
+										 "than this fails with SQLSTATE 55P03. Zero waits forever."),
+							&dbmigrate_run_lock_timeout,
+							60000, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("dbmigrate");
+}
+
+/*
+ * dbm_extension_owner
+ *		OID of the role that owns the dbmigrate extension.
+ */
+static Oid
+dbm_extension_owner(void)
+{
+	Oid			extoid;
+	Oid			owner = InvalidOid;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	extoid = get_extension_oid("dbmigrate", false);
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+		owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (!OidIsValid(owner))
+		elog(ERROR, "could not find the owner of extension \"dbmigrate\"");
+	return owner;
+}
+
+/*
+ * dbm_enter_owner
+ *		Switch to the extension owner, with search_path pinned to pg_catalog,
+ *		for dbmigrate's own bookkeeping queries.  The catalog tables grant
+ *		nothing to PUBLIC; this is how a role granted EXECUTE on a function
+ *		reaches them.  Never run migration SQL inside this context.
+ */
+void
+dbm_enter_owner(DbmOwnerContext *ctx)
+{
+	GetUserIdAndSecContext(&ctx->saved_userid, &ctx->saved_sec_context);
+	SetUserIdAndSecContext(dbm_extension_owner(),
+						   ctx->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	ctx->guc_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * dbm_leave_owner
+ *		Undo dbm_enter_owner.
+ */
+void
+dbm_leave_owner(DbmOwnerContext *ctx)
+{
+	AtEOXact_GUC(true, ctx->guc_nestlevel);
+	SetUserIdAndSecContext(ctx->saved_userid, ctx->saved_sec_context);
+}
+
+/*
+ * dbm_run_lock_callback
+ *		Error context while waiting for the run lock.
+ */
+static void
+dbm_run_lock_callback(void *arg)
+{
+	if (geterrcode() == ERRCODE_LOCK_NOT_AVAILABLE)
+	{
+		errdetail("Another session is running a dbmigrate call that changes state; "
+				  "dbmigrate.run_lock_timeout is %d ms.", dbmigrate_run_lock_timeout);
+		errhint("Find it with: SELECT pid FROM pg_locks WHERE locktype = 'advisory' "
+				"AND classid = 1684172137 AND objid = 1735549300; "
+				"raise dbmigrate.run_lock_timeout to wait longer.");
+	}
+	errcontext("waiting for dbmigrate's run lock in %s()", (const char *) arg);
+}
+
+/*
+ * dbm_begin_state_change
+ *		Common prologue of every call that changes dbmigrate's state:
+ *		refuse snapshot isolation levels (the plan must be made from a
+ *		snapshot taken after the lock), then take the transaction-scoped
+ *		advisory lock, waiting at most dbmigrate.run_lock_timeout.
+ *
+ *		SQLSTATE 25000 at REPEATABLE READ / SERIALIZABLE; 55P03 on timeout.
+ */
+void
+dbm_begin_state_change(const char *funcname)
+{
+	ErrorContextCallback errcallback;
+	int			nestlevel;
+	char		buf[32];
+
+	if (IsolationUsesXactSnapshot() && !creating_extension)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("%s() cannot run at isolation level %s",
+						funcname,
+						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errdetail("dbmigrate reads the revision state after taking its lock; "
+						   "a transaction snapshot taken earlier could make it apply a "
+						   "revision twice."),
+				 errhint("Call it in a READ COMMITTED transaction.")));
+
+	errcallback.callback = dbm_run_lock_callback;
+	errcallback.arg = (void *) funcname;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	nestlevel = NewGUCNestLevel();
+	snprintf(buf, sizeof(buf), "%d", dbmigrate_run_lock_timeout);
+	(void) set_config_option("lock_timeout", buf,
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) DirectFunctionCall1(pg_advisory_xact_lock_int8,
+							   Int64GetDatum(DBMIGRATE_LOCK_KEY));
+	AtEOXact_GUC(true, nestlevel);
+
+	error_context_stack = errcallback.previous;
+}
+
+/*
+ * dbm_init_srf
+ *		Set up materialize-mode output for a set-returning function; works
+ *		for both composite and scalar (SETOF text) results.
+ */
+Tuplestorestate *
+dbm_init_srf(FunctionCallInfo fcinfo, TupleDesc *tupdesc)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext oldcontext;
+	TupleDesc	desc;
+	Tuplestorestate *store;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		!(rsinfo->allowedModes & SFRM_Materialize))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+
+	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, &desc) == TYPEFUNC_COMPOSITE)
+		desc = CreateTupleDescCopy(desc);
+	else
+	{
+		desc = CreateTemplateTupleDesc(1);
+		TupleDescInitEntry(desc, (AttrNumber) 1, "revision", TEXTOID, -1, 0);
+	}
+	store = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = store;
+	rsinfo->setDesc = desc;
+	MemoryContextSwitchTo(oldcontext);
+
+	*tupdesc = desc;
+	return store;
+}
+
+/*
+ * dbm_text_arg
+ *		Argument argno as a C string; NULL is refused with SQLSTATE 22004.
+ */
+char *
+dbm_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", argname)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/*
+ * dbm_join_ids
+ *		Join a list of C strings, each double-quoted, with sep.
+ */
+char *
+dbm_join_ids(List *ids, const char *sep)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, ids)
+	{
+		if (buf.len > 0)
+			appendStringInfoString(&buf, sep);
+		appendStringInfo(&buf, "\"%s\"", (const char *) lfirst(lc));
+	}
+	return buf.data;
+}
+
+/*
+ * dbm_spi_connect / dbm_spi_finish
+ *		SPI_connect and SPI_finish with their results checked.
+ */
+void
+dbm_spi_connect(void)
+{
+	int			rc = SPI_connect();
+
+	if (rc != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+}
+
+void
+dbm_spi_finish(void)
+{
+	int			rc = SPI_finish();
+
+	if (rc != SPI_OK_FINISH)
+		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+}

@@ -1,0 +1,73 @@
+/*-------------------------------------------------------------------------
+ *
+ * dbmigrate.h
+ *	  Declarations shared by the dbmigrate modules: GUCs, the extension-owner
+ *	  context used for bookkeeping, the run lock, and small helpers.
+ *
+ * Copyright (c) 2026, dbmigrate developers
+ *
+ * IDENTIFICATION
+ *	  src/dbmigrate.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DBMIGRATE_H
+#define DBMIGRATE_H
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "nodes/pg_list.h"
+#include "utils/tuplestore.h"
+
+#ifndef DBMIGRATE_VERSION
+#define DBMIGRATE_VERSION "1.0"
+#endif
+
+/*
+ * Key of the transaction-scoped advisory lock that serializes every call
+ * that changes dbmigrate's state.  It is the ASCII text "dbmigrat" read as a
+ * big-endian int8, so in pg_locks it shows as locktype 'advisory',
+ * classid 1684172137, objid 1735549300, objsubid 1.
+ */
+#define DBMIGRATE_LOCK_KEY	INT64CONST(0x64626d6967726174)
+
+/* Longest revision id, in characters */
+#define DBMIGRATE_ID_MAXLEN 255
+
+/* Shortest prefix accepted as a target */
+#define DBMIGRATE_PREFIX_MINLEN 4
+
+/* GUC variables (dbmigrate.c) */
+extern int	dbmigrate_lock_timeout;
+extern int	dbmigrate_run_lock_timeout;
+
+/*
+ * DbmOwnerContext: saved state while dbmigrate reads or writes its own
+ * tables as the extension owner (pg_cron's pattern).  Migration SQL never
+ * runs inside this context.
+ */
+typedef struct DbmOwnerContext
+{
+	Oid			saved_userid;
+	int			saved_sec_context;
+	int			guc_nestlevel;
+} DbmOwnerContext;
+
+/* dbmigrate.c */
+extern void dbm_enter_owner(DbmOwnerContext *ctx);
+extern void dbm_leave_owner(DbmOwnerContext *ctx);
+extern void dbm_begin_state_change(const char *funcname);
+extern Tuplestorestate *dbm_init_srf(FunctionCallInfo fcinfo, TupleDesc *tupdesc);
+extern char *dbm_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern char *dbm_join_ids(List *ids, const char *sep);
+extern void dbm_spi_connect(void);
+extern void dbm_spi_finish(void);
+
+/* sqlcheck.c */
+extern char *dbm_checksum(const char *upgrade_sql, const char *downgrade_sql);
+extern void dbm_check_revision_id(const char *id, const char *what);
+extern void dbm_check_migration_sql(const char *sql, const char *revision,
+									const char *direction);
+extern List *dbm_split_statements(const char *sql);
+
+#endif							/* DBMIGRATE_H */

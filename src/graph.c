@@ -1,0 +1,379 @@
+/*-------------------------------------------------------------------------
+ *
+ * graph.c
+ *	  The revision graph in memory: loading it from dbmigrate.revision,
+ *	  ancestor/descendant closures, heads, and resolving a revision id or a
+ *	  unique prefix.  Every operation is linear in revisions plus edges.
+ *
+ * Copyright (c) 2026, dbmigrate developers
+ *
+ * IDENTIFICATION
+ *	  src/graph.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "dbmigrate.h"
+#include "catalog.h"
+
+/* forward declarations */
+typedef struct DbmIdEntry
+{
+	char	   *key;			/* points at DbmNode.id */
+	int			index;
+} DbmIdEntry;
+
+static uint32 dbm_id_hash(const void *key, Size keysize);
+static int	dbm_id_match(const void *key1, const void *key2, Size keysize);
+static void dbm_graph_inconsistent(const char *child, const char *parent, const char *why);
+
+/* global variables */
+static SPIPlanPtr dbm_plan_load_graph = NULL;
+
+static uint32
+dbm_id_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+dbm_id_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
+}
+
+static void
+dbm_graph_inconsistent(const char *child, const char *parent, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("revision graph is inconsistent: parent \"%s\" of revision \"%s\" %s",
+					parent, child, why),
+			 errdetail("dbmigrate.revision was changed outside dbmigrate's functions."),
+			 errhint("Restore the missing revision with migrate_register(), or unregister the child.")));
+}
+
+/*
+ * dbm_graph_load
+ *		Read every revision's id and parents (not its SQL) in registration
+ *		order and build the graph.  Must be called with SPI connected, as the
+ *		extension owner; memory lives in the current (SPI) context.
+ */
+DbmGraph *
+dbm_graph_load(void)
+{
+	DbmGraph   *g = palloc0(sizeof(DbmGraph));
+	HASHCTL		ctl;
+	SPITupleTable *tt;
+	int			rc;
+	int			i;
+	int		   *nchild;
+
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_load_graph,
+								   "SELECT revision, down_revisions FROM dbmigrate.revision "
+								   "ORDER BY seq", 0, NULL),
+						  NULL, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
+
+	tt = SPI_tuptable;
+	g->n = (int) SPI_processed;
+	g->nodes = palloc0(sizeof(DbmNode) * Max(g->n, 1));
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(DbmIdEntry);
+	ctl.hash = dbm_id_hash;
+	ctl.match = dbm_id_match;
+	ctl.hcxt = CurrentMemoryContext;
+	g->byid = hash_create("dbmigrate revision ids", Max(g->n, 16), &ctl,
+						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+
+	nchild = palloc0(sizeof(int) * Max(g->n, 1));
+	for (i = 0; i < g->n; i++)
+	{
+		HeapTuple	tup = tt->vals[i];
+		DbmNode    *node = &g->nodes[i];
+		DbmIdEntry *entry;
+		bool		found;
+		bool		isnull;
+		Datum		d;
+
+		node->id = dbm_spi_text(tup, tt->tupdesc, 1);
+		entry = hash_search(g->byid, &node->id, HASH_ENTER, &found);
+		entry->index = i;
+
+		d = SPI_getbinval(tup, tt->tupdesc, 2, &isnull);
+		if (!isnull)
+		{
+			List	   *parents = dbm_array_to_ids(DatumGetArrayTypeP(d));
+			ListCell   *lc;
+			int			k = 0;
+
+			node->nparents = list_length(parents);
+			node->parents = palloc(sizeof(int) * Max(node->nparents, 1));
+			foreach(lc, parents)
+			{
+				char	   *pid = (char *) lfirst(lc);
+				DbmIdEntry *pe = hash_search(g->byid, &pid, HASH_FIND, NULL);
+
+				if (pe == NULL)
+				{
+					/* distinguish "missing" from "registered later" */
+					bool		later = false;
+					int			j;
+
+					for (j = i + 1; j < g->n && !later; j++)
+						later = strcmp(dbm_spi_text(tt->vals[j], tt->tupdesc, 1), pid) == 0;
+					dbm_graph_inconsistent(node->id, pid,
+										   later ? "is registered after it" : "is not registered");
+				}
+				node->parents[k++] = pe->index;
+				nchild[pe->index]++;
+			}
+		}
+	}
+
+	/* children lists */
+	for (i = 0; i < g->n; i++)
+		g->nodes[i].children = palloc(sizeof(int) * Max(nchild[i], 1));
+	for (i = 0; i < g->n; i++)
+	{
+		int			k;
+
+		for (k = 0; k < g->nodes[i].nparents; k++)
+		{
+			DbmNode    *p = &g->nodes[g->nodes[i].parents[k]];
+
+			p->children[p->nchildren++] = i;
+		}
+	}
+	pfree(nchild);
+	SPI_freetuptable(tt);
+	return g;
+}
+
+/*
+ * dbm_graph_find
+ *		Index of the revision with exactly this id, or -1.
+ */
+int
+dbm_graph_find(DbmGraph *g, const char *id)
+{
+	DbmIdEntry *e = hash_search(g->byid, &id, HASH_FIND, NULL);
+
+	return e ? e->index : -1;
+}
+
+/*
+ * dbm_graph_mark_ancestors
+ *		Set mark[] for start and all its ancestors.  Stops at nodes already
+ *		marked, so repeated calls over a growing set stay linear overall.
+ */
+void
+dbm_graph_mark_ancestors(DbmGraph *g, int start, bool *mark)
+{
+	int		   *stack;
+	int			top = 0;
+
+	if (mark[start])
+		return;
+	stack = palloc(sizeof(int) * g->n);
+	mark[start] = true;
+	stack[top++] = start;
+	while (top > 0)
+	{
+		DbmNode    *node = &g->nodes[stack[--top]];
+		int			k;
+
+		for (k = 0; k < node->nparents; k++)
+		{
+			int			p = node->parents[k];
+
+			if (!mark[p])
+			{
+				mark[p] = true;
+				stack[top++] = p;
+			}
+		}
+	}
+	pfree(stack);
+}
+
+/*
+ * dbm_graph_mark_descendants
+ *		Set mark[] for start and all its descendants.
+ */
+void
+dbm_graph_mark_descendants(DbmGraph *g, int start, bool *mark)
+{
+	int		   *stack;
+	int			top = 0;
+
+	if (mark[start])
+		return;
+	stack = palloc(sizeof(int) * g->n);
+	mark[start] = true;
+	stack[top++] = start;
+	while (top > 0)
+	{
+		DbmNode    *node = &g->nodes[stack[--top]];
+		int			k;
+
+		for (k = 0; k < node->nchildren; k++)
+		{
+			int			c = node->children[k];
+
+			if (!mark[c])
+			{
+				mark[c] = true;
+				stack[top++] = c;
+			}
+		}
+	}
+	pfree(stack);
+}
+
+/*
+ * dbm_graph_applied
+ *		The applied set: every current revision and its ancestors.  A current
+ *		revision missing from the graph is refused (55000): nothing can be
+ *		planned from a state dbmigrate does not know.
+ */
+bool *
+dbm_graph_applied(DbmGraph *g, List *current)
+{
+	bool	   *applied = palloc0(sizeof(bool) * Max(g->n, 1));
+	ListCell   *lc;
+
+	foreach(lc, current)
+	{
+		const char *id = (const char *) lfirst(lc);
+		int			idx = dbm_graph_find(g, id);
+
+		if (idx < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("current revision \"%s\" is not registered", id),
+					 errdetail("dbmigrate.version names a revision that dbmigrate.revision does not hold."),
+					 errhint("Register that revision again with migrate_register(), or set the "
+							 "current revision with migrate_stamp().")));
+		dbm_graph_mark_ancestors(g, idx, applied);
+	}
+	return applied;
+}
+
+/*
+ * dbm_graph_maximal
+ *		Ids of the members of set that have no child in set, in registration
+ *		order.  Applied to the applied set this is what dbmigrate.version
+ *		holds: never a revision together with its ancestor.
+ */
+List *
+dbm_graph_maximal(DbmGraph *g, const bool *set)
+{
+	List	   *result = NIL;
+	int			i;
+
+	for (i = 0; i < g->n; i++)
+	{
+		DbmNode    *node = &g->nodes[i];
+		bool		maximal = set[i];
+		int			k;
+
+		for (k = 0; maximal && k < node->nchildren; k++)
+			if (set[node->children[k]])
+				maximal = false;
+		if (maximal)
+			result = lappend(result, node->id);
+	}
+	return result;
+}
+
+/*
+ * dbm_graph_heads
+ *		Ids of the revisions without children, in registration order.
+ */
+List *
+dbm_graph_heads(DbmGraph *g)
+{
+	List	   *result = NIL;
+	int			i;
+
+	for (i = 0; i < g->n; i++)
+		if (g->nodes[i].nchildren == 0)
+			result = lappend(result, g->nodes[i].id);
+	return result;
+}
+
+/*
+ * dbm_graph_ids
+ *		Ids of a list of node indexes.
+ */
+List *
+dbm_graph_ids(DbmGraph *g, List *indexes)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+		result = lappend(result, g->nodes[lfirst_int(lc)].id);
+	return result;
+}
+
+/*
+ * dbm_graph_resolve
+ *		Index of the revision named by an exact id or, failing that, by a
+ *		unique prefix of at least DBMIGRATE_PREFIX_MINLEN characters.
+ *		42704 when nothing matches, 21000 (listing the candidates) when a
+ *		prefix matches several revisions.
+ */
+int
+dbm_graph_resolve(DbmGraph *g, const char *target)
+{
+	int			idx = dbm_graph_find(g, target);
+	size_t		len = strlen(target);
+	List	   *matches = NIL;
+	int			i;
+
+	if (idx >= 0)
+		return idx;
+
+	if (pg_mbstrlen(target) >= DBMIGRATE_PREFIX_MINLEN)
+	{
+		for (i = 0; i < g->n; i++)
+			if (strncmp(g->nodes[i].id, target, len) == 0)
+				matches = lappend_int(matches, i);
+	}
+
+	if (list_length(matches) == 1)
+		return linitial_int(matches);
+
+	if (matches != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARDINALITY_VIOLATION),
+				 errmsg("revision prefix \"%s\" is ambiguous", target),
+				 errdetail("It matches %d revisions: %s.", list_length(matches),
+						   dbm_join_ids(dbm_graph_ids(g, matches), ", ")),
+				 errhint("Give more characters of the revision id.")));
+
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("revision \"%s\" is not registered", target),
+			 pg_mbstrlen(target) < DBMIGRATE_PREFIX_MINLEN ?
+			 errdetail("A prefix must be at least %d characters long to be used as a target.",
+					   DBMIGRATE_PREFIX_MINLEN) : 0,
+			 errhint("See the registered revisions with SELECT * FROM dbmigrate.migrate_history();")));
+	return -1;					/* keep compiler quiet */
+}

@@ -1,0 +1,719 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.c
+ *	  Registering revisions: migrate_register (one parent or several),
+ *	  migrate_revision, migrate_merge and migrate_unregister.  The graph is
+ *	  checked here, at registration, not at deploy: ids, parents, cycles,
+ *	  redundant parents, SQL that could never run in a migration, and
+ *	  changes to revisions that are already applied.
+ *
+ * Copyright (c) 2026, dbmigrate developers
+ *
+ * IDENTIFICATION
+ *	  src/registry.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+#include "dbmigrate.h"
+#include "catalog.h"
+
+/* forward declarations */
+
+/* What one registration asks for */
+typedef struct DbmRegistration
+{
+	const char *id;				/* NULL: generated (migrate_revision/merge) */
+	List	   *parents;		/* ids */
+	bool		parent_is_head; /* migrate_revision: parent = the single head */
+	bool		merge;			/* migrate_merge: expand 'heads', resolve prefixes */
+	const char *upgrade_sql;
+	const char *downgrade_sql;
+	const char *message;
+} DbmRegistration;
+
+/* A registered revision as stored */
+typedef struct DbmStored
+{
+	List	   *parents;
+	char	   *checksum;
+	char	   *message;
+	bool		builtin;
+	List	   *children;
+} DbmStored;
+
+static char *dbm_register(DbmRegistration *reg);
+static DbmStored *dbm_read_stored(const char *id);
+static void dbm_check_parents(DbmRegistration *reg);
+static void dbm_check_not_redundant(DbmGraph *g, const char *id, List *parents);
+static void dbm_recompute_heads(List *ids);
+static void dbm_note_builtin_override(const char *id);
+static char *dbm_random_id(void);
+static char *dbm_merge_id(List *parents);
+static bool dbm_same_parents(List *a, List *b);
+static void dbm_exec(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
+					 Datum *values, const char *nulls, int expected);
+
+/* SQL-callable functions */
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_register);
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_register_merge);
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_revision);
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_merge);
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_unregister);
+
+/* global variables: plans kept for the life of the backend */
+static SPIPlanPtr dbm_plan_read_stored = NULL;
+static SPIPlanPtr dbm_plan_missing_parents = NULL;
+static SPIPlanPtr dbm_plan_insert = NULL;
+static SPIPlanPtr dbm_plan_update = NULL;
+static SPIPlanPtr dbm_plan_update_message = NULL;
+static SPIPlanPtr dbm_plan_mark_parents = NULL;
+static SPIPlanPtr dbm_plan_recompute_heads = NULL;
+static SPIPlanPtr dbm_plan_delete = NULL;
+static SPIPlanPtr dbm_plan_override = NULL;
+
+/*
+ * dbm_exec
+ *		Run a kept plan that changes rows; check its SPI result code.
+ */
+static void
+dbm_exec(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
+		 Datum *values, const char *nulls, int expected)
+{
+	int			rc = SPI_execute_plan(dbm_plan(slot, sql, nargs, argtypes),
+									  values, nulls, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "could not update dbmigrate.revision: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * dbm_read_stored
+ *		The stored definition of id, or NULL.
+ */
+static DbmStored *
+dbm_read_stored(const char *id)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	DbmStored  *st = NULL;
+	int			rc;
+	uint64		i;
+
+	values[0] = CStringGetTextDatum(id);
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_read_stored,
+								   "SELECT r.down_revisions, r.checksum, r.message, r.builtin, "
+								   "ARRAY(SELECT c.revision FROM dbmigrate.revision c "
+								   "      WHERE c.down_revisions OPERATOR(pg_catalog.@>) ARRAY[r.revision] "
+								   "      ORDER BY c.seq) "
+								   "FROM dbmigrate.revision r WHERE r.revision OPERATOR(pg_catalog.=) $1",
+								   1, argtypes),
+						  values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		st = palloc0(sizeof(DbmStored));
+		st->parents = dbm_array_to_ids(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 1, &isnull)));
+		st->checksum = dbm_spi_text(tup, desc, 2);
+		st->message = dbm_spi_text(tup, desc, 3);
+		st->builtin = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		st->children = dbm_array_to_ids(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 5, &isnull)));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return st;
+}
+
+/*
+ * dbm_same_parents
+ *		Whether two parent lists name the same set.
+ */
+static bool
+dbm_same_parents(List *a, List *b)
+{
+	return dbm_list_equal_ids(a, b);
+}
+
+/*
+ * dbm_check_parents
+ *		Refuse duplicate parents, a revision as its own parent (42P17), and
+ *		parents that are not registered (23503).
+ */
+static void
+dbm_check_parents(DbmRegistration *reg)
+{
+	ListCell   *lc;
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	List	   *missing = NIL;
+	int			rc;
+	uint64		i;
+
+	foreach(lc, reg->parents)
+	{
+		const char *p = (const char *) lfirst(lc);
+		ListCell   *lc2;
+
+		if (strcmp(p, reg->id) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("revision \"%s\" cannot be its own parent", reg->id),
+					 errdetail("The revision graph must not contain cycles.")));
+		for (lc2 = lnext(reg->parents, lc); lc2 != NULL; lc2 = lnext(reg->parents, lc2))
+			if (strcmp(p, (const char *) lfirst(lc2)) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+						 errmsg("parent \"%s\" is listed twice for revision \"%s\"", p, reg->id),
+						 errhint("List each parent once.")));
+	}
+	if (reg->parents == NIL)
+		return;
+
+	values[0] = dbm_ids_to_array(reg->parents);
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_missing_parents,
+								   "SELECT p FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(p, n) "
+								   "WHERE NOT EXISTS (SELECT 1 FROM dbmigrate.revision r "
+								   "                  WHERE r.revision OPERATOR(pg_catalog.=) u.p) "
+								   "ORDER BY u.n",
+								   1, argtypes),
+						  values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+		missing = lappend(missing, dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	SPI_freetuptable(SPI_tuptable);
+
+	if (missing != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("parent revision %s of \"%s\" is not registered",
+						dbm_join_ids(missing, ", "), reg->id),
+				 errdetail("A revision's down_revision must be registered before it."),
+				 errhint("Register the parent first, or check the spelling; "
+						 "SELECT * FROM dbmigrate.migrate_heads(); lists the heads.")));
+}
+
+/*
+ * dbm_check_not_redundant
+ *		Refuse a parent list where one parent is an ancestor of another
+ *		(42P17): the edge would be implied and would muddle "current".
+ */
+static void
+dbm_check_not_redundant(DbmGraph *g, const char *id, List *parents)
+{
+	ListCell   *lc;
+
+	foreach(lc, parents)
+	{
+		bool	   *anc = palloc0(sizeof(bool) * Max(g->n, 1));
+		int			idx = dbm_graph_find(g, (const char *) lfirst(lc));
+		ListCell   *lc2;
+
+		dbm_graph_mark_ancestors(g, idx, anc);
+		anc[idx] = false;
+		foreach(lc2, parents)
+		{
+			int			other = dbm_graph_find(g, (const char *) lfirst(lc2));
+
+			if (other != idx && anc[other])
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+						 errmsg("parent \"%s\" of revision \"%s\" is an ancestor of its other parent \"%s\"",
+								g->nodes[other].id, id, g->nodes[idx].id),
+						 errdetail("A merge joins heads of separate branches; an ancestor is already implied."),
+						 errhint("Drop \"%s\" from the parents.", g->nodes[other].id)));
+		}
+		pfree(anc);
+	}
+}
+
+/*
+ * dbm_recompute_heads
+ *		Set is_head on the given revisions from whether they have children.
+ */
+static void
+dbm_recompute_heads(List *ids)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		values[1];
+
+	if (ids == NIL)
+		return;
+	values[0] = dbm_ids_to_array(ids);
+	dbm_exec(&dbm_plan_recompute_heads,
+			 "UPDATE dbmigrate.revision r SET is_head = NOT EXISTS "
+			 "(SELECT 1 FROM dbmigrate.revision c "
+			 " WHERE c.down_revisions OPERATOR(pg_catalog.@>) ARRAY[r.revision]) "
+			 "WHERE r.revision OPERATOR(pg_catalog.=) ANY ($1)",
+			 1, argtypes, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * dbm_note_builtin_override
+ *		Remember that the user changed or removed a revision the install
+ *		script registered, so a restore does not bring the script's copy back.
+ */
+static void
+dbm_note_builtin_override(const char *id)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(id);
+	dbm_exec(&dbm_plan_override,
+			 "INSERT INTO dbmigrate.builtin_override (revision) VALUES ($1) "
+			 "ON CONFLICT DO NOTHING",
+			 1, argtypes, values, NULL, SPI_OK_INSERT);
+}
+
+/*
+ * dbm_random_id
+ *		12 hex digits from the strong random source, like Alembic's ids.
+ */
+static char *
+dbm_random_id(void)
+{
+	uint8		bytes[6];
+	char	   *id = palloc(13);
+	int			i;
+
+	if (!pg_strong_random(bytes, sizeof(bytes)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random revision id")));
+	for (i = 0; i < 6; i++)
+		snprintf(id + i * 2, 3, "%02x", bytes[i]);
+	return id;
+}
+
+/*
+ * dbm_merge_id
+ *		A merge's id: the first 12 hex digits of the sha256 over its sorted
+ *		parents, so the same merge gets the same id in every database.
+ */
+static int
+dbm_cmp_cstring(const ListCell *a, const ListCell *b)
+{
+	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
+}
+
+static char *
+dbm_merge_id(List *parents)
+{
+	List	   *sorted = list_copy(parents);
+	StringInfoData buf;
+	ListCell   *lc;
+	char	   *sum;
+
+	list_sort(sorted, dbm_cmp_cstring);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "merge");
+	foreach(lc, sorted)
+		appendStringInfo(&buf, " %s", (const char *) lfirst(lc));
+	sum = dbm_checksum(buf.data, NULL);
+	sum[12] = '\0';
+	return sum;
+}
+
+/*
+ * dbm_register
+ *		Register (or re-register) one revision under the run lock.  Returns
+ *		its id.  See migrate_register's comment for the rules.
+ */
+static char *
+dbm_register(DbmRegistration *reg)
+{
+	DbmOwnerContext oc;
+	DbmStored  *st;
+	DbmGraph   *g = NULL;
+	char	   *checksum;
+	char	   *id;
+	bool		builtin = creating_extension;
+
+	if (reg->id != NULL)
+		dbm_check_revision_id(reg->id, "revision");
+
+	dbm_check_migration_sql(reg->upgrade_sql, reg->id ? reg->id : "(new)", "upgrade");
+	if (reg->downgrade_sql != NULL)
+		dbm_check_migration_sql(reg->downgrade_sql, reg->id ? reg->id : "(new)", "downgrade");
+	checksum = dbm_checksum(reg->upgrade_sql, reg->downgrade_sql);
+
+	dbm_begin_state_change(reg->merge ? "migrate_merge" :
+						   reg->parent_is_head ? "migrate_revision" : "migrate_register");
+	dbm_spi_connect();
+	dbm_enter_owner(&oc);
+
+	if (reg->parent_is_head)
+	{
+		List	   *heads = dbm_read_heads();
+
+		if (list_length(heads) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARDINALITY_VIOLATION),
+					 errmsg("cannot choose a parent: the revision graph has %d heads",
+							list_length(heads)),
+					 errdetail("Heads: %s.", dbm_join_ids(heads, ", ")),
+					 errhint("Join them first with SELECT dbmigrate.migrate_merge('{heads}'); "
+							 "or use migrate_register() with an explicit down_revision.")));
+		reg->parents = heads;
+		reg->id = dbm_random_id();
+	}
+
+	if (reg->merge)
+	{
+		List	   *parents = NIL;
+		ListCell   *lc;
+
+		g = dbm_graph_load();
+		foreach(lc, reg->parents)
+		{
+			const char *p = (const char *) lfirst(lc);
+
+			if (strcmp(p, "heads") == 0)
+			{
+				ListCell   *lh;
+
+				foreach(lh, dbm_graph_heads(g))
+					if (!dbm_list_has_id(parents, (const char *) lfirst(lh)))
+						parents = lappend(parents, lfirst(lh));
+			}
+			else
+			{
+				char	   *resolved = g->nodes[dbm_graph_resolve(g, p)].id;
+
+				if (!dbm_list_has_id(parents, resolved))
+					parents = lappend(parents, resolved);
+			}
+		}
+		if (list_length(parents) < 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a merge needs at least two revisions, got %d", list_length(parents)),
+					 errdetail(parents ? "Revisions: %s." : "No revisions.",
+							   dbm_join_ids(parents, ", ")),
+					 errhint("SELECT * FROM dbmigrate.migrate_heads(); lists the heads to merge.")));
+		reg->parents = parents;
+		reg->id = dbm_merge_id(parents);
+		if (reg->message == NULL)
+			reg->message = psprintf("merge %s", dbm_join_ids(parents, ", "));
+	}
+	id = pstrdup(reg->id);
+
+	dbm_check_parents(reg);
+	if (list_length(reg->parents) > 1)
+	{
+		if (g == NULL)
+			g = dbm_graph_load();
+		dbm_check_not_redundant(g, id, reg->parents);
+	}
+
+	st = dbm_read_stored(id);
+	if (st == NULL)
+	{
+		Oid			argtypes[7] = {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
+		Datum		values[7];
+		char		nulls[7] = "       ";
+
+		values[0] = CStringGetTextDatum(id);
+		values[1] = dbm_ids_to_array(reg->parents);
+		values[2] = reg->message ? CStringGetTextDatum(reg->message) : (Datum) 0;
+		nulls[2] = reg->message ? ' ' : 'n';
+		values[3] = CStringGetTextDatum(reg->upgrade_sql);
+		values[4] = reg->downgrade_sql ? CStringGetTextDatum(reg->downgrade_sql) : (Datum) 0;
+		nulls[4] = reg->downgrade_sql ? ' ' : 'n';
+		values[5] = CStringGetTextDatum(checksum);
+		values[6] = BoolGetDatum(builtin);
+		/* the statement trigger revision_mark_parents clears the parents' is_head */
+		dbm_exec(&dbm_plan_insert,
+				 "INSERT INTO dbmigrate.revision "
+				 "(revision, down_revisions, message, upgrade_sql, downgrade_sql, checksum, builtin) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+				 7, argtypes, values, nulls, SPI_OK_INSERT);
+	}
+	else if (dbm_same_parents(st->parents, reg->parents) && strcmp(st->checksum, checksum) == 0)
+	{
+		/* identical definition: a no-op, except that a new message is kept */
+		if (reg->message != NULL &&
+			(st->message == NULL || strcmp(st->message, reg->message) != 0))
+		{
+			Oid			argtypes[2] = {TEXTOID, TEXTOID};
+			Datum		values[2];
+
+			values[0] = CStringGetTextDatum(id);
+			values[1] = CStringGetTextDatum(reg->message);
+			dbm_exec(&dbm_plan_update_message,
+					 "UPDATE dbmigrate.revision SET message = $2 "
+					 "WHERE revision OPERATOR(pg_catalog.=) $1",
+					 2, argtypes, values, NULL, SPI_OK_UPDATE);
+		}
+	}
+	else
+	{
+		bool		parents_changed = !dbm_same_parents(st->parents, reg->parents);
+		bool	   *applied;
+
+		if (g == NULL)
+			g = dbm_graph_load();
+		applied = dbm_graph_applied(g, dbm_read_current());
+		if (applied[dbm_graph_find(g, id)])
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("revision \"%s\" is applied and registered with a different %s",
+							id, parents_changed ? "down_revision" : "definition"),
+					 parents_changed ?
+					 errdetail("Registered parents: %s; given: %s.",
+							   st->parents ? dbm_join_ids(st->parents, ", ") : "none (a root)",
+							   reg->parents ? dbm_join_ids(reg->parents, ", ") : "none (a root)") :
+					 errdetail("Stored checksum %s, given %s; the stored text is unchanged.",
+							   st->checksum, checksum),
+					 errhint("Put the change in a new revision, or downgrade below \"%s\" before "
+							 "registering it again.", id)));
+
+		if (parents_changed && st->children != NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot change the parents of revision \"%s\": it has children", id),
+					 errdetail("Children: %s.", dbm_join_ids(st->children, ", ")),
+					 errhint("Unregister the children first.")));
+
+		{
+			Oid			argtypes[7] = {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
+			Datum		values[7];
+			char		nulls[7] = "       ";
+
+			values[0] = CStringGetTextDatum(id);
+			values[1] = dbm_ids_to_array(reg->parents);
+			values[2] = reg->message ? CStringGetTextDatum(reg->message) : (Datum) 0;
+			nulls[2] = reg->message ? ' ' : 'n';
+			values[3] = CStringGetTextDatum(reg->upgrade_sql);
+			values[4] = reg->downgrade_sql ? CStringGetTextDatum(reg->downgrade_sql) : (Datum) 0;
+			nulls[4] = reg->downgrade_sql ? ' ' : 'n';
+			values[5] = CStringGetTextDatum(checksum);
+			values[6] = BoolGetDatum(parents_changed);
+			dbm_exec(&dbm_plan_update,
+					 "UPDATE dbmigrate.revision SET down_revisions = $2, message = $3, "
+					 "upgrade_sql = $4, downgrade_sql = $5, checksum = $6, builtin = false, "
+					 "registered_at = pg_catalog.now(), registered_by = pg_catalog.\"session_user\"(), "
+					 "seq = CASE WHEN $7 THEN pg_catalog.nextval('dbmigrate.revision_seq_seq') ELSE seq END "
+					 "WHERE revision OPERATOR(pg_catalog.=) $1",
+					 7, argtypes, values, nulls, SPI_OK_UPDATE);
+		}
+		if (parents_changed)
+		{
+			Oid			argtypes[1] = {TEXTARRAYOID};
+			Datum		values[1];
+
+			dbm_recompute_heads(st->parents);
+			if (reg->parents != NIL)
+			{
+				values[0] = dbm_ids_to_array(reg->parents);
+				dbm_exec(&dbm_plan_mark_parents,
+						 "UPDATE dbmigrate.revision SET is_head = false "
+						 "WHERE revision OPERATOR(pg_catalog.=) ANY ($1) AND is_head",
+						 1, argtypes, values, NULL, SPI_OK_UPDATE);
+			}
+		}
+		if (st->builtin)
+			dbm_note_builtin_override(id);
+
+		ereport(NOTICE,
+				(errmsg("revision \"%s\" redefined", id),
+				 errdetail("It was not applied; its new %s replaces the old one (checksum %s, was %s).",
+						   parents_changed ? "definition and parents" : "definition",
+						   checksum, st->checksum)));
+		ereport(LOG,
+				(errmsg("dbmigrate: revision \"%s\" redefined by %s (checksum %s, was %s)",
+						id, GetUserNameFromId(oc.saved_userid, false), checksum, st->checksum)));
+	}
+
+	dbm_leave_owner(&oc);
+	dbm_spi_finish();
+	return id;
+}
+
+/*
+ * migrate_register(revision text, down_revision text, upgrade_sql text,
+ *					downgrade_sql text DEFAULT NULL, message text DEFAULT NULL)
+ *		RETURNS text
+ *
+ *		Add a revision whose parent is down_revision (NULL: a root); like
+ *		writing an Alembic revision file.  Identical re-registration is a
+ *		no-op; a changed definition replaces the stored one only while the
+ *		revision is not applied (and, for new parents, has no children).
+ *		Errors: 22004 null id or upgrade_sql, 42602/42939/42622 bad id,
+ *		22023 comma in down_revision, 23503 unknown parent, 42P17 self or
+ *		redundant parent, 42601 syntax error, 2D000 transaction control,
+ *		25001 non-transactional statement, 0A000 COPY to/from client,
+ *		42710 applied revision changed, 2BP01 parents changed under children.
+ */
+Datum
+dbmigrate_migrate_register(PG_FUNCTION_ARGS)
+{
+	DbmRegistration reg;
+
+	memset(&reg, 0, sizeof(reg));
+	reg.id = dbm_text_arg(fcinfo, 0, "revision");
+	if (!PG_ARGISNULL(1))
+	{
+		char	   *parent = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+		if (strchr(parent, ',') != NULL || strchr(parent, '{') != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("down_revision \"%s\" names more than one revision", parent),
+					 errdetail("down_revision is a single parent revision id."),
+					 errhint("Join branches with migrate_merge(), or pass the parents as an array: "
+							 "migrate_register('m', ARRAY['a', 'b'], ...).")));
+		if (parent[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("down_revision must not be empty"),
+					 errhint("Pass NULL for a root revision.")));
+		reg.parents = list_make1(parent);
+	}
+	reg.upgrade_sql = dbm_text_arg(fcinfo, 2, "upgrade_sql");
+	reg.downgrade_sql = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	reg.message = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	PG_RETURN_TEXT_P(cstring_to_text(dbm_register(&reg)));
+}
+
+/*
+ * migrate_register(revision text, down_revisions text[], upgrade_sql text,
+ *					downgrade_sql text DEFAULT NULL, message text DEFAULT NULL)
+ *		RETURNS text
+ *
+ *		The same with several parents: a merge revision with its own SQL and
+ *		an id of your choosing (an empty array is a root).  Same errors.
+ */
+Datum
+dbmigrate_migrate_register_merge(PG_FUNCTION_ARGS)
+{
+	DbmRegistration reg;
+
+	memset(&reg, 0, sizeof(reg));
+	reg.id = dbm_text_arg(fcinfo, 0, "revision");
+	if (!PG_ARGISNULL(1))
+		reg.parents = dbm_array_to_ids(PG_GETARG_ARRAYTYPE_P(1));
+	reg.upgrade_sql = dbm_text_arg(fcinfo, 2, "upgrade_sql");
+	reg.downgrade_sql = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	reg.message = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	PG_RETURN_TEXT_P(cstring_to_text(dbm_register(&reg)));
+}
+
+/*
+ * migrate_revision(message text, upgrade_sql text, downgrade_sql text DEFAULT NULL)
+ *		RETURNS text
+ *
+ *		Alembic's "revision -m": a new revision with a generated 12-hex-digit
+ *		id whose parent is the single head (a root when nothing is
+ *		registered).  Errors: 21000 several heads, and migrate_register's.
+ */
+Datum
+dbmigrate_migrate_revision(PG_FUNCTION_ARGS)
+{
+	DbmRegistration reg;
+
+	memset(&reg, 0, sizeof(reg));
+	reg.message = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	reg.upgrade_sql = dbm_text_arg(fcinfo, 1, "upgrade_sql");
+	reg.downgrade_sql = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	reg.parent_is_head = true;
+	PG_RETURN_TEXT_P(cstring_to_text(dbm_register(&reg)));
+}
+
+/*
+ * migrate_merge(revisions text[], message text DEFAULT NULL) RETURNS text
+ *
+ *		Alembic's "merge": a revision whose parents are the given revisions
+ *		(ids, unique prefixes, or 'heads' for every head) and whose SQL is
+ *		empty.  Its id is derived from the parents, so merging the same heads
+ *		is idempotent and gives the same id everywhere.  Errors: 22004, 22023
+ *		fewer than two revisions, 42704 unknown, 21000 ambiguous prefix,
+ *		42P17 one parent an ancestor of another.
+ */
+Datum
+dbmigrate_migrate_merge(PG_FUNCTION_ARGS)
+{
+	DbmRegistration reg;
+
+	memset(&reg, 0, sizeof(reg));
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("revisions must not be null")));
+	reg.parents = dbm_array_to_ids(PG_GETARG_ARRAYTYPE_P(0));
+	reg.message = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	reg.upgrade_sql = "";
+	reg.downgrade_sql = "";
+	reg.merge = true;
+	PG_RETURN_TEXT_P(cstring_to_text(dbm_register(&reg)));
+}
+
+/*
+ * migrate_unregister(revision text) RETURNS void
+ *
+ *		Remove a revision that is not applied and has no children.  Errors:
+ *		22004, 42704 not registered, 2BP01 has children, 55006 applied.
+ */
+Datum
+dbmigrate_migrate_unregister(PG_FUNCTION_ARGS)
+{
+	char	   *id = dbm_text_arg(fcinfo, 0, "revision");
+	DbmOwnerContext oc;
+	DbmStored  *st;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+
+	dbm_begin_state_change("migrate_unregister");
+	dbm_spi_connect();
+	dbm_enter_owner(&oc);
+
+	st = dbm_read_stored(id);
+	if (st == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("revision \"%s\" is not registered", id),
+				 errhint("Unregister takes an exact revision id.")));
+	if (st->children != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot unregister revision \"%s\": it has children", id),
+				 errdetail("Children: %s.", dbm_join_ids(st->children, ", ")),
+				 errhint("Unregister the children first.")));
+	{
+		DbmGraph   *g = dbm_graph_load();
+		bool	   *applied = dbm_graph_applied(g, dbm_read_current());
+
+		if (applied[dbm_graph_find(g, id)])
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("cannot unregister revision \"%s\": it is applied", id),
+					 errhint("Downgrade below it first, e.g. SELECT * FROM dbmigrate.migrate_downgrade(1);")));
+	}
+
+	values[0] = CStringGetTextDatum(id);
+	dbm_exec(&dbm_plan_delete,
+			 "DELETE FROM dbmigrate.revision WHERE revision OPERATOR(pg_catalog.=) $1",
+			 1, argtypes, values, NULL, SPI_OK_DELETE);
+	dbm_recompute_heads(st->parents);
+	if (st->builtin)
+		dbm_note_builtin_override(id);
+
+	dbm_leave_owner(&oc);
+	dbm_spi_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,874 @@
+/*-------------------------------------------------------------------------
+ *
+ * runner.c
+ *	  Running migrations: migrate_upgrade, migrate_downgrade (by steps and
+ *	  by target) and migrate_stamp.  One call is one unit inside the caller's
+ *	  transaction: it takes the run lock, reads the state after the lock,
+ *	  plans from the graph, runs each step's SQL as the calling role inside
+ *	  its own GUC nest level, and writes version and log at the end.
+ *
+ * Copyright (c) 2026, dbmigrate developers
+ *
+ * IDENTIFICATION
+ *	  src/runner.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "dbmigrate.h"
+#include "catalog.h"
+
+/* forward declarations */
+
+/* What a step's error context needs */
+typedef struct DbmStepInfo
+{
+	const char *direction;		/* "upgrade" or "downgrade" */
+	const char *revision;
+	const char *from;
+	const char *to;
+	int			statement;
+	int			nstatements;
+	bool		from_base;
+} DbmStepInfo;
+
+/* How many revisions' text is read at once */
+#define DBM_CHUNK 1000
+
+static void dbm_step_error_callback(void *arg);
+static void dbm_run_sql(const char *sql, DbmStepInfo *info);
+static char *dbm_node_parents_text(DbmGraph *g, int idx);
+static void dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
+						  Tuplestorestate *store, TupleDesc desc, DbmLogBatch *log);
+static int	dbm_parse_count(const char *s, const char *target);
+static int	dbm_single_head(DbmGraph *g, const char *verb);
+static int	dbm_resolve_position(DbmGraph *g, const char *target);
+static bool *dbm_plan_upgrade(DbmGraph *g, bool *applied, const char *target);
+static List *dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, int nsteps,
+									  const char *target);
+static List *dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const char *target);
+static void dbm_check_reversible(List *ids, const char *target);
+static Datum dbm_downgrade(FunctionCallInfo fcinfo, int nsteps, const char *target);
+
+/* SQL-callable functions */
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_upgrade);
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_downgrade);
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_downgrade_to);
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_stamp);
+
+/* global variables */
+static SPIPlanPtr dbm_plan_irreversible = NULL;
+
+/*
+ * dbm_step_error_callback
+ *		Name the revision, direction and statement of a failing step, and add
+ *		a hint where the cause is a known trap.
+ */
+static void
+dbm_step_error_callback(void *arg)
+{
+	DbmStepInfo *info = (DbmStepInfo *) arg;
+	int			code = geterrcode();
+
+	if (code == ERRCODE_LOCK_NOT_AVAILABLE)
+		errhint("Another session holds a lock this statement needs (dbmigrate.lock_timeout "
+				"is %d ms); find it with pg_blocking_pids(), let it finish, and retry.",
+				dbmigrate_lock_timeout);
+	else if (info->from_base && strcmp(info->direction, "upgrade") == 0 &&
+			 (code == ERRCODE_DUPLICATE_TABLE || code == ERRCODE_DUPLICATE_OBJECT ||
+			  code == ERRCODE_DUPLICATE_SCHEMA))
+		errhint("dbmigrate has no applied revision, but the schema already holds these objects "
+				"(a restore without dbmigrate's data?); adopt it with "
+				"SELECT dbmigrate.migrate_stamp('<revision>');");
+	else if (code == ERRCODE_UNSAFE_NEW_ENUM_VALUE_USAGE)
+		errhint("A new enum value cannot be used in the transaction that added it; "
+				"run migrate_upgrade() up to the revision that adds it, commit, then continue.");
+
+	if (info->nstatements > 1)
+		errcontext("%s of revision \"%s\" (%s -> %s), statement %d of %d",
+				   info->direction, info->revision, info->from, info->to,
+				   info->statement, info->nstatements);
+	else
+		errcontext("%s of revision \"%s\" (%s -> %s)",
+				   info->direction, info->revision, info->from, info->to);
+}
+
+/*
+ * dbm_run_sql
+ *		Run one step's SQL as the calling role, statement by statement as the
+ *		server's parser splits it, inside a GUC nest level that is rolled back
+ *		afterwards: SET, SET ROLE and search_path changes end with the step.
+ */
+static void
+dbm_run_sql(const char *sql, DbmStepInfo *info)
+{
+	List	   *stmts = dbm_split_statements(sql);
+	ListCell   *lc;
+	int			nestlevel;
+
+	info->nstatements = list_length(stmts);
+	info->statement = 0;
+
+	nestlevel = NewGUCNestLevel();
+	if (dbmigrate_lock_timeout > 0)
+	{
+		char		buf[32];
+
+		snprintf(buf, sizeof(buf), "%d", dbmigrate_lock_timeout);
+		(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
+
+	foreach(lc, stmts)
+	{
+		int			rc;
+
+		info->statement++;
+		rc = SPI_execute((const char *) lfirst(lc), false, 0);
+		if (rc == SPI_ERROR_TRANSACTION)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+					 errmsg("transaction control is not allowed in migration SQL"),
+					 errhint("Remove BEGIN, COMMIT, ROLLBACK and SAVEPOINT from the revision.")));
+		if (rc == SPI_ERROR_COPY)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("COPY to or from the client is not supported in migration SQL")));
+		if (rc < 0)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+		SPI_freetuptable(SPI_tuptable);
+	}
+
+	AtEOXact_GUC(false, nestlevel);
+}
+
+/*
+ * dbm_node_parents_text
+ *		"a, b" for a revision's parents, "base" for a root.
+ */
+static char *
+dbm_node_parents_text(DbmGraph *g, int idx)
+{
+	DbmNode    *node = &g->nodes[idx];
+	StringInfoData buf;
+	int			k;
+
+	if (node->nparents == 0)
+		return pstrdup("base");
+	initStringInfo(&buf);
+	for (k = 0; k < node->nparents; k++)
+		appendStringInfo(&buf, "%s%s", k ? ", " : "", g->nodes[node->parents[k]].id);
+	return buf.data;
+}
+
+/*
+ * dbm_run_steps
+ *		Run steps (node indexes, in execution order), reading revision text
+ *		DBM_CHUNK revisions at a time into a context reset between chunks.
+ *		Adds one output row and one log row per step.
+ */
+static void
+dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
+			  Tuplestorestate *store, TupleDesc desc, DbmLogBatch *log)
+{
+	MemoryContext chunkcxt;
+	MemoryContext oldcxt;
+	int			nsteps = list_length(steps);
+	int			start;
+
+	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "dbmigrate step context",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	for (start = 0; start < nsteps; start += DBM_CHUNK)
+	{
+		int			end = Min(start + DBM_CHUNK, nsteps);
+		List	   *ids = NIL;
+		HTAB	   *byid;
+		DbmOwnerContext oc;
+		int			i;
+
+		oldcxt = MemoryContextSwitchTo(chunkcxt);
+		for (i = start; i < end; i++)
+			ids = lappend(ids, g->nodes[list_nth_int(steps, i)].id);
+		dbm_enter_owner(&oc);
+		(void) dbm_read_bodies(ids, &byid);
+		dbm_leave_owner(&oc);
+
+		for (i = start; i < end; i++)
+		{
+			int			idx = list_nth_int(steps, i);
+			char	   *id = g->nodes[idx].id;
+			DbmBody    *body = dbm_body_lookup(byid, id);
+			DbmStepInfo info;
+			ErrorContextCallback errcallback;
+			TimestampTz started;
+			TimestampTz finished;
+			char	   *checksum;
+			const char *sql;
+
+			if (body == NULL)
+				elog(ERROR, "revision \"%s\" disappeared during the call", id);
+
+			checksum = dbm_checksum(body->upgrade_sql, body->downgrade_sql);
+			if (strcmp(checksum, body->checksum) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("stored text of revision \"%s\" does not match its checksum", id),
+						 errdetail("Its upgrade_sql or downgrade_sql was changed outside "
+								   "migrate_register(); recorded %s, now %s.",
+								   body->checksum, checksum),
+						 errhint("Register the intended text again with migrate_register().")));
+
+			info.direction = upgrade ? "upgrade" : "downgrade";
+			info.revision = id;
+			info.from = upgrade ? dbm_node_parents_text(g, idx) : id;
+			info.to = upgrade ? id : dbm_node_parents_text(g, idx);
+			info.from_base = from_base;
+			info.statement = 0;
+			info.nstatements = 0;
+
+			sql = upgrade ? body->upgrade_sql : body->downgrade_sql;
+			if (sql == NULL)
+				elog(ERROR, "revision \"%s\" has no downgrade_sql", id);
+
+			ereport(NOTICE,
+					(errmsg("running %s %s -> %s%s%s", info.direction, info.from, info.to,
+							body->message ? ", " : "", body->message ? body->message : "")));
+
+			errcallback.callback = dbm_step_error_callback;
+			errcallback.arg = &info;
+			errcallback.previous = error_context_stack;
+			error_context_stack = &errcallback;
+
+			started = GetCurrentTimestamp();
+			dbm_run_sql(sql, &info);
+			finished = GetCurrentTimestamp();
+
+			error_context_stack = errcallback.previous;
+
+			{
+				Datum		values[3];
+				bool		nulls[3] = {false, body->message == NULL, false};
+				Interval   *duration = palloc0(sizeof(Interval));
+
+				duration->time = finished - started;
+				values[0] = CStringGetTextDatum(id);
+				values[1] = body->message ? CStringGetTextDatum(body->message) : (Datum) 0;
+				values[2] = IntervalPGetDatum(duration);
+				tuplestore_putvalues(store, desc, values, nulls);
+			}
+			dbm_log_add(log, id, info.direction, started, finished, body->checksum);
+		}
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(chunkcxt);
+	}
+	MemoryContextDelete(chunkcxt);
+}
+
+/*
+ * dbm_parse_count
+ *		The N of a relative target ("+N", "-N", "rev+N"): a positive integer.
+ */
+static int
+dbm_parse_count(const char *s, const char *target)
+{
+	long		n = 0;
+	const char *p;
+
+	for (p = s; *p; p++)
+	{
+		if (*p < '0' || *p > '9' || n > 1000000000L)
+			break;
+		n = n * 10 + (*p - '0');
+	}
+	if (*s == '\0' || *p != '\0' || n < 1 || n > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid relative target \"%s\"", target),
+				 errdetail("A relative target is \"+N\", \"-N\" or \"<revision>+N\" with N a positive integer."),
+				 errhint("Examples: migrate_upgrade('+1'), migrate_downgrade('-2'), "
+						 "migrate_upgrade('ae1027a6acf+2').")));
+	return (int) n;
+}
+
+/*
+ * dbm_single_head
+ *		The one head of the graph; 21000 listing them when there are several.
+ *		-1 when nothing is registered.
+ */
+static int
+dbm_single_head(DbmGraph *g, const char *verb)
+{
+	List	   *heads = dbm_graph_heads(g);
+
+	if (list_length(heads) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARDINALITY_VIOLATION),
+				 errmsg("target \"head\" is ambiguous: the revision graph has %d heads",
+						list_length(heads)),
+				 errdetail("Heads: %s.", dbm_join_ids(heads, ", ")),
+				 errhint("Join them with SELECT dbmigrate.migrate_merge('{heads}'); "
+						 "or %s one branch by name, or all of them with 'heads'.", verb)));
+	return heads == NIL ? -1 : dbm_graph_find(g, (const char *) linitial(heads));
+}
+
+/*
+ * dbm_resolve_position
+ *		A single revision named by "head", an id, a unique prefix, or
+ *		"<revision>+N" (N moves along the unique child).
+ */
+static int
+dbm_resolve_position(DbmGraph *g, const char *target)
+{
+	const char *plus = strrchr(target, '+');
+	int			idx;
+	int			n;
+	int			s;
+
+	if (strcmp(target, "head") == 0)
+	{
+		idx = dbm_single_head(g, "name");
+		if (idx < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("no revision is registered"),
+					 errhint("Register one with migrate_register() or migrate_revision().")));
+		return idx;
+	}
+	if (plus == NULL || plus == target)
+		return dbm_graph_resolve(g, target);
+
+	n = dbm_parse_count(plus + 1, target);
+	{
+		char	   *base = pnstrdup(target, plus - target);
+
+		idx = dbm_graph_resolve(g, base);
+	}
+	for (s = 0; s < n; s++)
+	{
+		DbmNode    *node = &g->nodes[idx];
+
+		if (node->nchildren == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("relative target \"%s\" goes past a head", target),
+					 errdetail("Revision \"%s\" is a head, %d step(s) from the start.", node->id, s)));
+		if (node->nchildren > 1)
+		{
+			List	   *kids = NIL;
+			int			k;
+
+			for (k = 0; k < node->nchildren; k++)
+				kids = lappend_int(kids, node->children[k]);
+			ereport(ERROR,
+					(errcode(ERRCODE_CARDINALITY_VIOLATION),
+					 errmsg("relative target \"%s\" is ambiguous: the graph branches at \"%s\"",
+							target, node->id),
+					 errdetail("Candidates: %s.", dbm_join_ids(dbm_graph_ids(g, kids), ", ")),
+					 errhint("Name the revision to move to.")));
+		}
+		idx = node->children[0];
+	}
+	return idx;
+}
+
+/*
+ * dbm_plan_upgrade
+ *		The applied set after upgrading to target: applied plus the target
+ *		revisions and their ancestors.
+ */
+static bool *
+dbm_plan_upgrade(DbmGraph *g, bool *applied, const char *target)
+{
+	bool	   *want = palloc(sizeof(bool) * Max(g->n, 1));
+	int			i;
+
+	memcpy(want, applied, sizeof(bool) * g->n);
+
+	if (strcmp(target, "base") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"base\" is not an upgrade target"),
+				 errhint("To undo every revision, call migrate_downgrade('base').")));
+	if (target[0] == '-')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not an upgrade target", target),
+				 errhint("To move back, call migrate_downgrade('%s').", target)));
+
+	if (strcmp(target, "heads") == 0)
+	{
+		for (i = 0; i < g->n; i++)
+			if (g->nodes[i].nchildren == 0)
+				dbm_graph_mark_ancestors(g, i, want);
+	}
+	else if (target[0] == '+')
+	{
+		int			n = dbm_parse_count(target + 1, target);
+		int			s;
+
+		for (s = 0; s < n; s++)
+		{
+			List	   *heads = dbm_graph_maximal(g, want);
+			List	   *cands = NIL;
+			ListCell   *lc;
+
+			if (heads == NIL)
+			{
+				for (i = 0; i < g->n; i++)
+					if (g->nodes[i].nparents == 0)
+						cands = list_append_unique_int(cands, i);
+			}
+			else
+				foreach(lc, heads)
+				{
+					DbmNode    *h = &g->nodes[dbm_graph_find(g, (const char *) lfirst(lc))];
+					int			k;
+
+					for (k = 0; k < h->nchildren; k++)
+						if (!want[h->children[k]])
+							cands = list_append_unique_int(cands, h->children[k]);
+				}
+
+			if (cands == NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("relative target \"%s\" goes past the head", target),
+						 errdetail("Only %d step(s) can be taken from the current revision.", s)));
+			if (list_length(cands) > 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_CARDINALITY_VIOLATION),
+						 errmsg("relative target \"%s\" is ambiguous: the path forks", target),
+						 errdetail("Step %d could go to: %s.", s + 1,
+								   dbm_join_ids(dbm_graph_ids(g, cands), ", ")),
+						 errhint("Name the revision to upgrade to.")));
+			dbm_graph_mark_ancestors(g, linitial_int(cands), want);
+		}
+	}
+	else
+	{
+		int			idx = dbm_resolve_position(g, target);
+
+		if (idx >= 0)
+			dbm_graph_mark_ancestors(g, idx, want);
+	}
+	return want;
+}
+
+/*
+ * dbm_plan_downgrade_steps
+ *		Steps (in execution order) for a relative downgrade of nsteps from the
+ *		current revision.  Each step undoes the one current head; several
+ *		current heads make the move ambiguous (21000).
+ */
+static List *
+dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, int nsteps,
+						 const char *target)
+{
+	int		   *nchild = palloc0(sizeof(int) * Max(g->n, 1));
+	List	   *heads = NIL;
+	List	   *steps = NIL;
+	int			napplied = 0;
+	int			i;
+	int			s;
+	ListCell   *lc;
+
+	for (i = 0; i < g->n; i++)
+	{
+		int			k;
+
+		if (!applied[i])
+			continue;
+		napplied++;
+		for (k = 0; k < g->nodes[i].nparents; k++)
+			nchild[g->nodes[i].parents[k]]++;
+	}
+	if (nsteps > napplied)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot downgrade %d step(s): only %d revision(s) are applied",
+						nsteps, napplied),
+				 errhint(napplied > 0 ? "To undo every revision, call migrate_downgrade('base')." :
+						 "The database is at base; there is nothing to downgrade.")));
+
+	foreach(lc, current)
+		heads = lappend_int(heads, dbm_graph_find(g, (const char *) lfirst(lc)));
+
+	for (s = 0; s < nsteps; s++)
+	{
+		DbmNode    *h;
+		int			hidx;
+		int			k;
+
+		if (list_length(heads) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARDINALITY_VIOLATION),
+					 errmsg("relative downgrade \"%s\" is ambiguous: %d revisions are current",
+							target, list_length(heads)),
+					 errdetail("%sCurrent: %s.",
+							   s > 0 ? psprintf("After %d step(s). ", s) : "",
+							   dbm_join_ids(dbm_graph_ids(g, heads), ", ")),
+					 errhint("Name the target: SELECT * FROM dbmigrate.migrate_downgrade('<revision>');")));
+		hidx = linitial_int(heads);
+		h = &g->nodes[hidx];
+		steps = lappend_int(steps, hidx);
+		applied[hidx] = false;
+		heads = NIL;
+		for (k = 0; k < h->nparents; k++)
+		{
+			int			p = h->parents[k];
+
+			if (--nchild[p] == 0 && applied[p])
+				heads = lappend_int(heads, p);
+		}
+	}
+	return steps;
+}
+
+/*
+ * dbm_plan_downgrade_target
+ *		Steps (in execution order: newest first) for downgrading to target:
+ *		exactly the applied revisions that descend from it (Alembic's rule);
+ *		other branches stay applied.  "base" undoes everything.
+ */
+static List *
+dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const char *target)
+{
+	bool	   *remove = palloc0(sizeof(bool) * Max(g->n, 1));
+	List	   *steps = NIL;
+	int			i;
+
+	if (strcmp(target, "base") == 0)
+		memcpy(remove, applied, sizeof(bool) * g->n);
+	else
+	{
+		int			idx;
+		int			k;
+
+		if (target[0] == '+')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" is not a downgrade target", target),
+					 errhint("To move forward, call migrate_upgrade('%s').", target)));
+		if (strcmp(target, "heads") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"heads\" is not a downgrade target"),
+					 errhint("Name a revision, \"-N\" or \"base\".")));
+
+		idx = dbm_resolve_position(g, target);
+		if (!applied[idx])
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("revision \"%s\" is not applied", g->nodes[idx].id),
+					 errdetail("A downgrade target must be an applied revision or \"base\"."),
+					 errhint("See what is applied with SELECT * FROM dbmigrate.migrate_current();")));
+		dbm_graph_mark_descendants(g, idx, remove);
+		remove[idx] = false;
+		for (k = 0; k < g->n; k++)
+			remove[k] = remove[k] && applied[k];
+	}
+
+	for (i = g->n - 1; i >= 0; i--)
+		if (remove[i])
+		{
+			steps = lappend_int(steps, i);
+			applied[i] = false;
+		}
+	return steps;
+}
+
+/*
+ * dbm_check_reversible
+ *		Refuse (55000) before running anything when any revision on the path
+ *		has a NULL downgrade_sql; ids are in execution order.
+ */
+static void
+dbm_check_reversible(List *ids, const char *target)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	int			rc;
+	ListCell   *lc;
+	List	   *irreversible = NIL;
+	uint64		i;
+
+	values[0] = dbm_ids_to_array(ids);
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_irreversible,
+								   "SELECT revision FROM dbmigrate.revision "
+								   "WHERE revision OPERATOR(pg_catalog.=) ANY ($1) "
+								   "AND downgrade_sql IS NULL",
+								   1, argtypes),
+						  values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+		irreversible = lappend(irreversible,
+							   dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	SPI_freetuptable(SPI_tuptable);
+	if (irreversible == NIL)
+		return;
+
+	/* report the first one the downgrade would reach */
+	foreach(lc, ids)
+	{
+		const char *id = (const char *) lfirst(lc);
+
+		if (dbm_list_has_id(irreversible, id))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("revision \"%s\" is irreversible", id),
+					 errdetail("Its downgrade_sql is NULL and downgrading to \"%s\" would have to undo it; "
+							   "nothing was run.", target),
+					 errhint("Downgrade to a revision after it, or move the version without running "
+							 "SQL with migrate_stamp().")));
+	}
+}
+
+/*
+ * migrate_upgrade(target text DEFAULT 'head')
+ *		RETURNS TABLE(revision text, message text, duration interval)
+ *
+ *		Alembic's "upgrade": apply every revision the target needs that is
+ *		not applied, parents first, ties in registration order.  Targets:
+ *		head, heads, an id or unique prefix, +N, <rev>+N.  Errors: 22004 null
+ *		target, 21000 ambiguous head/prefix/relative move, 42704 unknown
+ *		revision, 22023 invalid target, 25000 snapshot isolation, 55P03 lock
+ *		timeout, and whatever a step's SQL raises (with context naming it).
+ */
+Datum
+dbmigrate_migrate_upgrade(PG_FUNCTION_ARGS)
+{
+	char	   *target = dbm_text_arg(fcinfo, 0, "target");
+	TupleDesc	desc;
+	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
+	DbmOwnerContext oc;
+	List	   *current;
+	DbmGraph   *g;
+	bool	   *applied;
+	bool	   *want;
+	List	   *steps = NIL;
+	List	   *after;
+	DbmLogBatch log;
+	int			i;
+
+	dbm_begin_state_change("migrate_upgrade");
+	dbm_spi_connect();
+	dbm_enter_owner(&oc);
+	current = dbm_read_current();
+
+	/* nothing pending must not mean reading the whole graph */
+	if (strcmp(target, "head") == 0 || strcmp(target, "heads") == 0)
+	{
+		List	   *heads = dbm_read_heads();
+
+		if (list_length(heads) > 1 && strcmp(target, "head") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARDINALITY_VIOLATION),
+					 errmsg("target \"head\" is ambiguous: the revision graph has %d heads",
+							list_length(heads)),
+					 errdetail("Heads: %s.", dbm_join_ids(heads, ", ")),
+					 errhint("Join them with SELECT dbmigrate.migrate_merge('{heads}'); "
+							 "or upgrade one branch by name, or all of them with 'heads'.")));
+		if (dbm_list_equal_ids(current, heads))
+		{
+			dbm_leave_owner(&oc);
+			dbm_spi_finish();
+			return (Datum) 0;
+		}
+	}
+	else if (dbm_list_has_id(current, target))
+	{
+		dbm_leave_owner(&oc);
+		dbm_spi_finish();
+		return (Datum) 0;
+	}
+
+	g = dbm_graph_load();
+	applied = dbm_graph_applied(g, current);
+	want = dbm_plan_upgrade(g, applied, target);
+	for (i = 0; i < g->n; i++)
+		if (want[i] && !applied[i])
+			steps = lappend_int(steps, i);
+	dbm_leave_owner(&oc);
+
+	dbm_log_init(&log);
+	dbm_run_steps(g, steps, true, current == NIL, store, desc, &log);
+
+	dbm_enter_owner(&oc);
+	after = dbm_graph_maximal(g, want);
+	if (!dbm_list_equal_ids(after, current))
+		dbm_write_current(after);
+	dbm_log_write(&log);
+	dbm_leave_owner(&oc);
+	dbm_spi_finish();
+	return (Datum) 0;
+}
+
+/*
+ * dbm_downgrade
+ *		Shared body of both migrate_downgrade forms: nsteps > 0 for a
+ *		relative move, else target.
+ */
+static Datum
+dbm_downgrade(FunctionCallInfo fcinfo, int nsteps, const char *target)
+{
+	TupleDesc	desc;
+	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
+	DbmOwnerContext oc;
+	List	   *current;
+	DbmGraph   *g;
+	bool	   *applied;
+	List	   *steps;
+	DbmLogBatch log;
+
+	dbm_begin_state_change("migrate_downgrade");
+	dbm_spi_connect();
+	dbm_enter_owner(&oc);
+	current = dbm_read_current();
+
+	/* downgrading to a revision that is already a current head does nothing */
+	if (nsteps == 0 && dbm_list_has_id(current, target))
+	{
+		dbm_leave_owner(&oc);
+		dbm_spi_finish();
+		return (Datum) 0;
+	}
+
+	g = dbm_graph_load();
+	applied = dbm_graph_applied(g, current);
+	if (nsteps > 0)
+		steps = dbm_plan_downgrade_steps(g, applied, current, nsteps, target);
+	else
+		steps = dbm_plan_downgrade_target(g, applied, target);
+
+	if (steps != NIL)
+		dbm_check_reversible(dbm_graph_ids(g, steps), target);
+	dbm_leave_owner(&oc);
+
+	dbm_log_init(&log);
+	dbm_run_steps(g, steps, false, false, store, desc, &log);
+
+	if (steps != NIL)
+	{
+		dbm_enter_owner(&oc);
+		dbm_write_current(dbm_graph_maximal(g, applied));
+		dbm_log_write(&log);
+		dbm_leave_owner(&oc);
+	}
+	dbm_spi_finish();
+	return (Datum) 0;
+}
+
+/*
+ * migrate_downgrade(steps integer DEFAULT 1)
+ *		RETURNS TABLE(revision text, message text, duration interval)
+ *
+ *		Alembic's "downgrade -N": undo the current revision, steps times.
+ *		Errors: 22023 steps < 1 or more steps than applied revisions, 21000
+ *		several current heads, 55000 an irreversible revision on the path
+ *		(checked before anything runs), and a step's own error.
+ */
+Datum
+dbmigrate_migrate_downgrade(PG_FUNCTION_ARGS)
+{
+	int32		nsteps;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("steps must not be null")));
+	nsteps = PG_GETARG_INT32(0);
+	if (nsteps < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("steps must be at least 1, not %d", nsteps),
+				 errhint("migrate_downgrade(2) undoes the two newest revisions; "
+						 "migrate_downgrade('base') undoes all of them.")));
+	return dbm_downgrade(fcinfo, nsteps, psprintf("-%d", nsteps));
+}
+
+/*
+ * migrate_downgrade(target text)
+ *		RETURNS TABLE(revision text, message text, duration interval)
+ *
+ *		Alembic's "downgrade <target>": undo exactly the applied revisions
+ *		that descend from target ("base": all; "-N": relative).  Errors as
+ *		above, plus 42704 unknown and 55000 not-applied target.
+ */
+Datum
+dbmigrate_migrate_downgrade_to(PG_FUNCTION_ARGS)
+{
+	char	   *target = dbm_text_arg(fcinfo, 0, "target");
+
+	if (target[0] == '-')
+	{
+		int			n = dbm_parse_count(target + 1, target);
+
+		return dbm_downgrade(fcinfo, n, target);
+	}
+	return dbm_downgrade(fcinfo, 0, target);
+}
+
+/*
+ * migrate_stamp(target text) RETURNS void
+ *
+ *		Alembic's "stamp": make exactly the target current without running
+ *		any SQL ("heads": every head; "base": nothing).  Logged as 'stamp'.
+ *		Errors: 22004, 42704, 21000, 25000, 55P03.
+ */
+Datum
+dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
+{
+	char	   *target = dbm_text_arg(fcinfo, 0, "target");
+	DbmOwnerContext oc;
+	DbmGraph   *g;
+	List	   *after = NIL;
+	DbmLogBatch log;
+	TimestampTz now;
+	ListCell   *lc;
+
+	dbm_begin_state_change("migrate_stamp");
+	dbm_spi_connect();
+	dbm_enter_owner(&oc);
+	g = dbm_graph_load();
+
+	if (strcmp(target, "heads") == 0)
+		after = dbm_graph_heads(g);
+	else if (strcmp(target, "base") != 0)
+	{
+		if (target[0] == '+' || target[0] == '-')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" is not a stamp target", target),
+					 errhint("Name a revision, \"head\", \"heads\" or \"base\".")));
+		after = list_make1(g->nodes[dbm_resolve_position(g, target)].id);
+	}
+
+	dbm_log_init(&log);
+	now = GetCurrentTimestamp();
+	if (after == NIL)
+		dbm_log_add(&log, "base", "stamp", now, now, NULL);
+	foreach(lc, after)
+	{
+		DbmBody    *body = dbm_read_body((const char *) lfirst(lc));
+
+		dbm_log_add(&log, body->id, "stamp", now, now, body->checksum);
+	}
+	dbm_write_current(after);
+	dbm_log_write(&log);
+	dbm_leave_owner(&oc);
+	dbm_spi_finish();
+	PG_RETURN_VOID();
+}

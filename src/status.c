@@ -1,0 +1,622 @@
+/*-------------------------------------------------------------------------
+ *
+ * status.c
+ *	  Read-only calls: migrate_current, migrate_heads, migrate_history,
+ *	  migrate_show, migrate_log, migrate_validate and health.  None takes the
+ *	  run lock; each reads with the caller's snapshot, at any isolation level,
+ *	  and never blocks behind a running upgrade.
+ *
+ * Copyright (c) 2026, dbmigrate developers
+ *
+ * IDENTIFICATION
+ *	  src/status.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "dbmigrate.h"
+#include "catalog.h"
+
+/* forward declarations */
+
+/* One problem found by migrate_validate */
+typedef struct DbmProblem
+{
+	char	   *revision;
+	char	   *problem;
+} DbmProblem;
+
+/* Last run of each revision, from dbmigrate.log */
+typedef struct DbmLastRun
+{
+	char	   *key;
+	TimestampTz started_at;
+	char	   *run_by;
+	char	   *checksum;
+} DbmLastRun;
+
+static List *dbm_known_current(DbmGraph *g, List *current, List **missing);
+static HTAB *dbm_read_last_runs(void);
+static DbmLastRun *dbm_last_run(HTAB *runs, const char *id);
+static List *dbm_find_problems(DbmGraph *g, List *current, HTAB *runs);
+static void dbm_put_ids(Tuplestorestate *store, TupleDesc desc, List *ids);
+static Datum dbm_node_array(DbmGraph *g, int *idx, int n);
+
+/* SQL-callable functions */
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_current);
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_heads);
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_history);
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_show);
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_log);
+PG_FUNCTION_INFO_V1(dbmigrate_migrate_validate);
+PG_FUNCTION_INFO_V1(dbmigrate_health);
+
+/* global variables: plans kept for the life of the backend */
+static SPIPlanPtr dbm_plan_last_runs = NULL;
+static SPIPlanPtr dbm_plan_history = NULL;
+static SPIPlanPtr dbm_plan_show = NULL;
+static SPIPlanPtr dbm_plan_log = NULL;
+static SPIPlanPtr dbm_plan_all_bodies = NULL;
+static SPIPlanPtr dbm_plan_health = NULL;
+
+static uint32
+dbm_str_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+dbm_str_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
+}
+
+static void
+dbm_put_ids(Tuplestorestate *store, TupleDesc desc, List *ids)
+{
+	ListCell   *lc;
+
+	foreach(lc, ids)
+	{
+		Datum		value = CStringGetTextDatum((const char *) lfirst(lc));
+		bool		isnull = false;
+
+		tuplestore_putvalues(store, desc, &value, &isnull);
+	}
+}
+
+/*
+ * dbm_node_array
+ *		text[] of the ids of n node indexes.
+ */
+static Datum
+dbm_node_array(DbmGraph *g, int *idx, int n)
+{
+	List	   *ids = NIL;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		ids = lappend(ids, g->nodes[idx[i]].id);
+	return dbm_ids_to_array(ids);
+}
+
+/*
+ * dbm_known_current
+ *		The current revisions that are registered; the others go to *missing.
+ */
+static List *
+dbm_known_current(DbmGraph *g, List *current, List **missing)
+{
+	List	   *known = NIL;
+	ListCell   *lc;
+
+	*missing = NIL;
+	foreach(lc, current)
+	{
+		if (dbm_graph_find(g, (const char *) lfirst(lc)) >= 0)
+			known = lappend(known, lfirst(lc));
+		else
+			*missing = lappend(*missing, lfirst(lc));
+	}
+	return known;
+}
+
+/*
+ * dbm_read_last_runs
+ *		For each revision, its latest upgrade or stamp in the log.
+ */
+static HTAB *
+dbm_read_last_runs(void)
+{
+	HASHCTL		ctl;
+	HTAB	   *runs;
+	int			rc;
+	uint64		i;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(DbmLastRun);
+	ctl.hash = dbm_str_hash;
+	ctl.match = dbm_str_match;
+	ctl.hcxt = CurrentMemoryContext;
+	runs = hash_create("dbmigrate last runs", 256, &ctl,
+					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_last_runs,
+								   "SELECT DISTINCT ON (revision) revision, started_at, run_by::text, checksum "
+								   "FROM dbmigrate.log WHERE operation OPERATOR(pg_catalog.<>) 'downgrade' "
+								   "ORDER BY revision, id DESC",
+								   0, NULL),
+						  NULL, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.log: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *id = dbm_spi_text(tup, desc, 1);
+		DbmLastRun *run = hash_search(runs, &id, HASH_ENTER, NULL);
+		bool		isnull;
+
+		run->started_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
+		run->run_by = dbm_spi_text(tup, desc, 3);
+		run->checksum = dbm_spi_text(tup, desc, 4);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return runs;
+}
+
+static DbmLastRun *
+dbm_last_run(HTAB *runs, const char *id)
+{
+	return hash_search(runs, &id, HASH_FIND, NULL);
+}
+
+/*
+ * dbm_find_problems
+ *		What migrate_validate reports: current revisions that are not
+ *		registered, and applied revisions whose stored text no longer hashes
+ *		to the checksum recorded when they ran (or, for revisions that were
+ *		stamped or applied below a stamp, when they were registered).
+ */
+static List *
+dbm_find_problems(DbmGraph *g, List *current, HTAB *runs)
+{
+	List	   *problems = NIL;
+	List	   *missing;
+	List	   *known = dbm_known_current(g, current, &missing);
+	bool	   *applied = dbm_graph_applied(g, known);
+	ListCell   *lc;
+	int			rc;
+	uint64		i;
+
+	foreach(lc, missing)
+	{
+		DbmProblem *p = palloc(sizeof(DbmProblem));
+
+		p->revision = (char *) lfirst(lc);
+		p->problem = pstrdup("current revision is not registered");
+		problems = lappend(problems, p);
+	}
+
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_all_bodies,
+								   "SELECT revision, upgrade_sql, downgrade_sql, checksum "
+								   "FROM dbmigrate.revision ORDER BY seq",
+								   0, NULL),
+						  NULL, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *id = dbm_spi_text(tup, desc, 1);
+		int			idx = dbm_graph_find(g, id);
+		char	   *now;
+		char	   *stored;
+		DbmLastRun *run;
+		DbmProblem *p;
+
+		if (idx < 0 || !applied[idx])
+			continue;
+		now = dbm_checksum(dbm_spi_text(tup, desc, 2), dbm_spi_text(tup, desc, 3));
+		stored = dbm_spi_text(tup, desc, 4);
+		run = dbm_last_run(runs, id);
+
+		if (run != NULL && run->checksum != NULL && strcmp(run->checksum, now) != 0)
+		{
+			p = palloc(sizeof(DbmProblem));
+			p->revision = id;
+			p->problem = psprintf("stored text differs from the text that ran: checksum %s when run, %s now",
+								  run->checksum, now);
+			problems = lappend(problems, p);
+		}
+		else if (strcmp(stored, now) != 0)
+		{
+			p = palloc(sizeof(DbmProblem));
+			p->revision = id;
+			p->problem = psprintf("stored text was changed outside dbmigrate: checksum %s registered, %s now",
+								  stored, now);
+			problems = lappend(problems, p);
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return problems;
+}
+
+/*
+ * migrate_current() RETURNS SETOF text
+ *
+ *		Alembic's "current": the applied heads (dbmigrate.version); no rows at
+ *		base, several rows when several branches are applied.  No errors.
+ */
+Datum
+dbmigrate_migrate_current(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
+	DbmOwnerContext oc;
+
+	dbm_spi_connect();
+	dbm_enter_owner(&oc);
+	dbm_put_ids(store, desc, dbm_read_current());
+	dbm_leave_owner(&oc);
+	dbm_spi_finish();
+	return (Datum) 0;
+}
+
+/*
+ * migrate_heads() RETURNS SETOF text
+ *
+ *		Alembic's "heads": revisions without children, in registration order.
+ */
+Datum
+dbmigrate_migrate_heads(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
+	DbmOwnerContext oc;
+
+	dbm_spi_connect();
+	dbm_enter_owner(&oc);
+	dbm_put_ids(store, desc, dbm_read_heads());
+	dbm_leave_owner(&oc);
+	dbm_spi_finish();
+	return (Datum) 0;
+}
+
+/*
+ * migrate_history(verbose boolean DEFAULT false)
+ *		RETURNS TABLE(revision, down_revisions, message, is_applied, is_head,
+ *		is_current, is_branch_point, is_merge_point, applied_at, applied_by,
+ *		registered_at, upgrade_sql, downgrade_sql, checksum)
+ *
+ *		Alembic's "history --verbose --indicate-current": every registered
+ *		revision, newest first in topological (registration) order.  The SQL
+ *		and checksum columns are filled only when verbose.
+ */
+Datum
+dbmigrate_migrate_history(PG_FUNCTION_ARGS)
+{
+	bool		verbose = PG_ARGISNULL(0) ? false : PG_GETARG_BOOL(0);
+	TupleDesc	desc;
+	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
+	DbmOwnerContext oc;
+	DbmGraph   *g;
+	List	   *current;
+	List	   *missing;
+	bool	   *applied;
+	HTAB	   *runs;
+	int			rc;
+	uint64		i;
+	Oid			argtypes[1] = {BOOLOID};
+	Datum		args[1];
+
+	dbm_spi_connect();
+	dbm_enter_owner(&oc);
+	g = dbm_graph_load();
+	current = dbm_known_current(g, dbm_read_current(), &missing);
+	applied = dbm_graph_applied(g, current);
+	runs = dbm_read_last_runs();
+
+	args[0] = BoolGetDatum(verbose);
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_history,
+								   "SELECT revision, message, registered_at, "
+								   "CASE WHEN $1 THEN upgrade_sql END, "
+								   "CASE WHEN $1 THEN downgrade_sql END, "
+								   "CASE WHEN $1 THEN checksum END "
+								   "FROM dbmigrate.revision ORDER BY seq DESC",
+								   1, argtypes),
+						  args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	sdesc = SPI_tuptable->tupdesc;
+		char	   *id = dbm_spi_text(tup, sdesc, 1);
+		int			idx = dbm_graph_find(g, id);
+		DbmNode    *node = &g->nodes[idx];
+		DbmLastRun *run = applied[idx] ? dbm_last_run(runs, id) : NULL;
+		Datum		values[14];
+		bool		nulls[14];
+		bool		isnull;
+		int			c;
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = CStringGetTextDatum(id);
+		values[1] = dbm_node_array(g, node->parents, node->nparents);
+		values[2] = SPI_getbinval(tup, sdesc, 2, &nulls[2]);
+		values[3] = BoolGetDatum(applied[idx]);
+		values[4] = BoolGetDatum(node->nchildren == 0);
+		values[5] = BoolGetDatum(dbm_list_has_id(current, id));
+		values[6] = BoolGetDatum(node->nchildren > 1);
+		values[7] = BoolGetDatum(node->nparents > 1);
+		values[8] = run ? TimestampTzGetDatum(run->started_at) : (Datum) 0;
+		nulls[8] = run == NULL;
+		values[9] = run ? DirectFunctionCall1(namein, CStringGetDatum(run->run_by)) : (Datum) 0;
+		nulls[9] = run == NULL;
+		values[10] = SPI_getbinval(tup, sdesc, 3, &isnull);
+		for (c = 0; c < 3; c++)
+			values[11 + c] = SPI_getbinval(tup, sdesc, 4 + c, &nulls[11 + c]);
+		tuplestore_putvalues(store, desc, values, nulls);
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	dbm_leave_owner(&oc);
+	dbm_spi_finish();
+	return (Datum) 0;
+}
+
+/*
+ * migrate_show(target text)
+ *		RETURNS TABLE(revision, down_revisions, children, message, upgrade_sql,
+ *		downgrade_sql, checksum, is_applied, is_head, is_current,
+ *		registered_at, registered_by, applied_at)
+ *
+ *		Alembic's "show": one revision in full, named by id, unique prefix,
+ *		"head" or "<rev>+N".  Errors: 22004, 42704, 21000.
+ */
+Datum
+dbmigrate_migrate_show(PG_FUNCTION_ARGS)
+{
+	char	   *target = dbm_text_arg(fcinfo, 0, "target");
+	TupleDesc	desc;
+	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
+	DbmOwnerContext oc;
+	DbmGraph   *g;
+	List	   *current;
+	List	   *missing;
+	bool	   *applied;
+	HTAB	   *runs;
+	DbmNode    *node;
+	DbmLastRun *run;
+	int			idx;
+	int			rc;
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	Datum		values[13];
+	bool		nulls[13];
+
+	dbm_spi_connect();
+	dbm_enter_owner(&oc);
+	g = dbm_graph_load();
+	if (strcmp(target, "head") == 0)
+	{
+		List	   *heads = dbm_graph_heads(g);
+
+		if (list_length(heads) != 1)
+			ereport(ERROR,
+					(errcode(heads ? ERRCODE_CARDINALITY_VIOLATION : ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("target \"head\" names %d revisions", list_length(heads)),
+					 heads ? errdetail("Heads: %s.", dbm_join_ids(heads, ", ")) : 0,
+					 errhint("Name a revision.")));
+		idx = dbm_graph_find(g, (const char *) linitial(heads));
+	}
+	else
+		idx = dbm_graph_resolve(g, target);
+	node = &g->nodes[idx];
+	current = dbm_known_current(g, dbm_read_current(), &missing);
+	applied = dbm_graph_applied(g, current);
+	runs = dbm_read_last_runs();
+	run = applied[idx] ? dbm_last_run(runs, node->id) : NULL;
+
+	args[0] = CStringGetTextDatum(node->id);
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_show,
+								   "SELECT message, upgrade_sql, downgrade_sql, checksum, "
+								   "registered_at, registered_by "
+								   "FROM dbmigrate.revision WHERE revision OPERATOR(pg_catalog.=) $1",
+								   1, argtypes),
+						  args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read revision \"%s\"", node->id);
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = CStringGetTextDatum(node->id);
+	values[1] = dbm_node_array(g, node->parents, node->nparents);
+	values[2] = dbm_node_array(g, node->children, node->nchildren);
+	values[3] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[3]);
+	values[4] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &nulls[4]);
+	values[5] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &nulls[5]);
+	values[6] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &nulls[6]);
+	values[7] = BoolGetDatum(applied[idx]);
+	values[8] = BoolGetDatum(node->nchildren == 0);
+	values[9] = BoolGetDatum(dbm_list_has_id(current, node->id));
+	values[10] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &nulls[10]);
+	values[11] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &nulls[11]);
+	values[12] = run ? TimestampTzGetDatum(run->started_at) : (Datum) 0;
+	nulls[12] = run == NULL;
+	tuplestore_putvalues(store, desc, values, nulls);
+	SPI_freetuptable(SPI_tuptable);
+
+	dbm_leave_owner(&oc);
+	dbm_spi_finish();
+	return (Datum) 0;
+}
+
+/*
+ * migrate_log()
+ *		RETURNS TABLE(id bigint, revision text, operation text,
+ *		started_at timestamptz, duration interval, run_by name, pid integer,
+ *		checksum text)
+ *
+ *		Every executed step (upgrade, downgrade, stamp), in execution order.
+ */
+Datum
+dbmigrate_migrate_log(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
+	DbmOwnerContext oc;
+	int			rc;
+	uint64		i;
+
+	dbm_spi_connect();
+	dbm_enter_owner(&oc);
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_log,
+								   "SELECT id, revision, operation, started_at, duration, run_by, pid, checksum "
+								   "FROM dbmigrate.log ORDER BY id",
+								   0, NULL),
+						  NULL, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.log: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Datum		values[8];
+		bool		nulls[8];
+		int			c;
+
+		for (c = 0; c < 8; c++)
+			values[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
+		tuplestore_putvalues(store, desc, values, nulls);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	dbm_leave_owner(&oc);
+	dbm_spi_finish();
+	return (Datum) 0;
+}
+
+/*
+ * migrate_validate() RETURNS TABLE(revision text, problem text)
+ *
+ *		Flyway's "validate": applied revisions whose stored text no longer
+ *		matches the checksum recorded when they ran, and current revisions
+ *		that are not registered.  No rows = clean.
+ */
+Datum
+dbmigrate_migrate_validate(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
+	DbmOwnerContext oc;
+	DbmGraph   *g;
+	List	   *problems;
+	ListCell   *lc;
+
+	dbm_spi_connect();
+	dbm_enter_owner(&oc);
+	g = dbm_graph_load();
+	problems = dbm_find_problems(g, dbm_read_current(), dbm_read_last_runs());
+	foreach(lc, problems)
+	{
+		DbmProblem *p = (DbmProblem *) lfirst(lc);
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = CStringGetTextDatum(p->revision);
+		values[1] = CStringGetTextDatum(p->problem);
+		tuplestore_putvalues(store, desc, values, nulls);
+	}
+	dbm_leave_owner(&oc);
+	dbm_spi_finish();
+	return (Datum) 0;
+}
+
+/*
+ * health() RETURNS jsonb
+ *
+ *		The database side of the application's /health endpoint:
+ *		{"status": "healthy" | "pending" | "unhealthy", "database": text,
+ *		 "current": [text], "heads": [text], "pending": integer,
+ *		 "timestamp": ISO-8601 UTC text, "version": text, "problems": [text]}.
+ *		unhealthy = migrate_validate() not clean; pending = registered
+ *		revisions not applied; healthy otherwise.
+ */
+Datum
+dbmigrate_health(PG_FUNCTION_ARGS)
+{
+	DbmOwnerContext oc;
+	DbmGraph   *g;
+	List	   *current;
+	List	   *known;
+	List	   *missing;
+	List	   *problems;
+	List	   *problem_texts = NIL;
+	bool	   *applied;
+	int			pending = 0;
+	int			i;
+	int			rc;
+	const char *status;
+	Oid			argtypes[5] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID, TEXTARRAYOID};
+	Datum		args[5];
+	Datum		result;
+	bool		isnull;
+	ListCell   *lc;
+
+	dbm_spi_connect();
+	dbm_enter_owner(&oc);
+	g = dbm_graph_load();
+	current = dbm_read_current();
+	problems = dbm_find_problems(g, current, dbm_read_last_runs());
+	known = dbm_known_current(g, current, &missing);
+	applied = dbm_graph_applied(g, known);
+	for (i = 0; i < g->n; i++)
+		if (!applied[i])
+			pending++;
+	foreach(lc, problems)
+	{
+		DbmProblem *p = (DbmProblem *) lfirst(lc);
+
+		problem_texts = lappend(problem_texts, psprintf("%s: %s", p->revision, p->problem));
+	}
+
+	status = problems != NIL ? "unhealthy" : pending > 0 ? "pending" : "healthy";
+	args[0] = CStringGetTextDatum(status);
+	args[1] = dbm_ids_to_array(current);
+	args[2] = dbm_ids_to_array(dbm_graph_heads(g));
+	args[3] = Int32GetDatum(pending);
+	args[4] = dbm_ids_to_array(problem_texts);
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_health,
+								   "SELECT pg_catalog.jsonb_build_object("
+								   "'status', $1, "
+								   "'database', pg_catalog.current_database(), "
+								   "'current', $2, "
+								   "'heads', $3, "
+								   "'pending', $4, "
+								   "'timestamp', pg_catalog.to_char(pg_catalog.clock_timestamp() "
+								   "    AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+								   "'version', (SELECT e.extversion FROM pg_catalog.pg_extension e "
+								   "            WHERE e.extname OPERATOR(pg_catalog.=) 'dbmigrate'), "
+								   "'problems', $5)",
+								   5, argtypes),
+						  args, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not build the health document");
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	result = SPI_datumTransfer(result, false, -1);
+	dbm_leave_owner(&oc);
+	dbm_spi_finish();
+	PG_RETURN_DATUM(result);
+}
