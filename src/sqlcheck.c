@@ -414,9 +414,16 @@ dbm_split_statements(const char *sql)
 	foreach(lc, stmts)
 	{
 		RawStmt    *rs = (RawStmt *) lfirst(lc);
-		int			len = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(sql + rs->stmt_location);
+		const char *start = sql + rs->stmt_location;
+		int			len = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(start);
 
-		result = lappend(result, pnstrdup(sql + rs->stmt_location, len));
+		/* leading whitespace between statements is not part of the next one */
+		while (len > 0 && (*start == ' ' || *start == '\n' || *start == '\r' || *start == '\t'))
+		{
+			start++;
+			len--;
+		}
+		result = lappend(result, pnstrdup(start, len));
 	}
 	return result;
 }

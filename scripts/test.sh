@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Runs every dbmigrate test against a throwaway PostgreSQL cluster:
+#   1. pg_regress suite (sql/ -> expected/) and isolation specs (specs/)
+#   2. pgTAP suite (test/*.sql) through pg_prove
+#   3. shell scenarios (test/shell/*.sh): killed backends, pg_dump/restore
+# Installs missing Debian packages first; builds with -Werror.
+# Environment: DBM_TEST_PORT (default 55433), DBM_TEST_DIR (default: a new temp dir),
+#              DBM_KEEP_CLUSTER=1 to leave the cluster running afterwards.
+source "$(dirname "$0")/lib.sh"
+set +e
+
+ensure_packages
+cd "$DBM_ROOT"
+echo "== build (-Wall -Wextra -Werror) and install"
+build_and_install "-Werror" || { echo "FAILED: build"; exit 1; }
+
+DIR="${DBM_TEST_DIR:-$(mktemp -d /tmp/dbmigrate-test.XXXXXX)}"
+PORT="${DBM_TEST_PORT:-55433}"
+echo "== throwaway cluster in $DIR on 127.0.0.1:$PORT"
+start_cluster "$DIR" "$PORT" || { echo "FAILED: cluster start"; exit 1; }
+[ "${DBM_KEEP_CLUSTER:-0}" = 1 ] || trap 'stop_cluster "$DIR"' EXIT
+
+failures=0
+summary=()
+
+echo "== pg_regress and isolation tests (make installcheck)"
+rm -rf results output_iso regression.diffs regression.out
+make -s PG_CONFIG="$PG_CONFIG" installcheck >"$DIR/installcheck.log" 2>&1
+rc=$?
+grep -E "^(ok|not ok|test |     [a-z_]+ +\.\.\. )|tests (passed|failed)|All [0-9]+ tests|[0-9]+ of [0-9]+ tests" "$DIR/installcheck.log"
+if [ $rc -ne 0 ]; then
+    failures=$((failures + 1))
+    summary+=("pg_regress/isolation: FAILED")
+    for d in regression.diffs output_iso/regression.diffs; do
+        [ -f "$d" ] && { echo "---- $d"; cat "$d"; }
+    done
+    tail -n 20 "$DIR/installcheck.log"
+else
+    summary+=("pg_regress/isolation: $(grep -cE '^(ok|test ).*ok|\.\.\. ok' "$DIR/installcheck.log") passed")
+fi
+
+echo "== pgTAP tests (pg_prove)"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS dbmigrate_tap" -c "CREATE DATABASE dbmigrate_tap" >/dev/null
+psql -X -q -d dbmigrate_tap -c "CREATE EXTENSION pgtap" >/dev/null
+pg_prove -d dbmigrate_tap --ext .sql test/*.sql >"$DIR/pg_prove.log" 2>&1
+rc=$?
+cat "$DIR/pg_prove.log"
+if [ $rc -ne 0 ]; then
+    failures=$((failures + 1)); summary+=("pgTAP: FAILED")
+else
+    summary+=("pgTAP: $(grep -E '^Files=' "$DIR/pg_prove.log")")
+fi
+
+echo "== shell scenarios"
+shell_ok=0
+for t in test/shell/*.sh; do
+    [ -e "$t" ] || continue
+    if bash "$t" >"$DIR/$(basename "$t").log" 2>&1; then
+        echo "ok   $t"; shell_ok=$((shell_ok + 1))
+    else
+        echo "FAIL $t"; cat "$DIR/$(basename "$t").log"; failures=$((failures + 1))
+        summary+=("shell: $t FAILED")
+    fi
+done
+summary+=("shell scenarios: $shell_ok passed")
+
+echo "== summary"
+printf '  %s\n' "${summary[@]}"
+if [ $failures -ne 0 ]; then
+    echo "FAILED ($failures suite(s) with failures)"
+    exit 1
+fi
+echo "ALL TESTS PASSED"
