@@ -16,9 +16,14 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -50,6 +55,7 @@ static DbmLastRun *dbm_last_run(HTAB *runs, const char *id);
 static List *dbm_find_problems(DbmGraph *g, List *current, HTAB *runs);
 static void dbm_put_ids(Tuplestorestate *store, TupleDesc desc, List *ids);
 static Datum dbm_node_array(DbmGraph *g, int *idx, int n);
+static void dbm_require_show_privilege(void);
 
 /* SQL-callable functions */
 PG_FUNCTION_INFO_V1(dbmigrate_migrate_current);
@@ -109,6 +115,34 @@ dbm_node_array(DbmGraph *g, int *idx, int n)
 	for (i = 0; i < n; i++)
 		ids = lappend(ids, g->nodes[idx[i]].id);
 	return dbm_ids_to_array(ids);
+}
+
+/*
+ * dbm_require_show_privilege
+ *		migrate_history(verbose => true) returns migration SQL, which may hold
+ *		secrets; it needs the same right as migrate_show().  42501 otherwise.
+ */
+static void
+dbm_require_show_privilege(void)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Oid			showoid;
+	AclResult	aclresult;
+
+	showoid = LookupFuncName(list_make2(makeString("dbmigrate"), makeString("migrate_show")),
+							 1, argtypes, false);
+#if PG_VERSION_NUM >= 160000
+	aclresult = object_aclcheck(ProcedureRelationId, showoid, GetUserId(), ACL_EXECUTE);
+#else
+	aclresult = pg_proc_aclcheck(showoid, GetUserId(), ACL_EXECUTE);
+#endif
+	if (aclresult != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for the SQL text of migrations"),
+				 errdetail("migrate_history(verbose => true) returns upgrade_sql and downgrade_sql."),
+				 errhint("Call migrate_history() without verbose, or ask for "
+						 "GRANT EXECUTE ON FUNCTION dbmigrate.migrate_show(text).")));
 }
 
 /*
@@ -322,6 +356,9 @@ dbmigrate_migrate_history(PG_FUNCTION_ARGS)
 	uint64		i;
 	Oid			argtypes[1] = {BOOLOID};
 	Datum		args[1];
+
+	if (verbose)
+		dbm_require_show_privilege();
 
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
