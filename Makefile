@@ -53,6 +53,9 @@ versioncheck:
 prove:
 	pg_prove --ext .sql -v test/
 
+valgrind-check:
+	scripts/valgrind.sh
+
 bench:
 	bench/run.sh
 
