@@ -342,6 +342,7 @@ dbm_register(DbmRegistration *reg)
 	DbmGraph   *g = NULL;
 	char	   *checksum;
 	char	   *id;
+	char	   *default_message = NULL;	/* used only when inserting */
 	bool		builtin = creating_extension;
 
 	if (reg->id != NULL)
@@ -408,8 +409,7 @@ dbm_register(DbmRegistration *reg)
 					 errhint("SELECT * FROM dbmigrate.migrate_heads(); lists the heads to merge.")));
 		reg->parents = parents;
 		reg->id = dbm_merge_id(parents);
-		if (reg->message == NULL)
-			reg->message = psprintf("merge %s", dbm_join_ids(parents, ", "));
+		default_message = psprintf("merge %s", dbm_join_ids(parents, ", "));
 	}
 	id = pstrdup(reg->id);
 
@@ -428,10 +428,12 @@ dbm_register(DbmRegistration *reg)
 		Datum		values[7];
 		char		nulls[7] = "       ";
 
+		const char *message = reg->message ? reg->message : default_message;
+
 		values[0] = CStringGetTextDatum(id);
 		values[1] = dbm_ids_to_array(reg->parents);
-		values[2] = reg->message ? CStringGetTextDatum(reg->message) : (Datum) 0;
-		nulls[2] = reg->message ? ' ' : 'n';
+		values[2] = message ? CStringGetTextDatum(message) : (Datum) 0;
+		nulls[2] = message ? ' ' : 'n';
 		values[3] = CStringGetTextDatum(reg->upgrade_sql);
 		values[4] = reg->downgrade_sql ? CStringGetTextDatum(reg->downgrade_sql) : (Datum) 0;
 		nulls[4] = reg->downgrade_sql ? ' ' : 'n';

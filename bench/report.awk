@@ -1,0 +1,130 @@
+# bench/report.awk: the markdown tables of bench/run.sh.
+# Input: tab-separated samples "case N method rep ms", sorted by case, N,
+# method and ms (numerically).  Variable maxn: the largest N.
+
+function median(k,    c) {
+    c = cnt[k]
+    if (c == 0) return ""
+    if (c % 2) return val[k, (c + 1) / 2]
+    return (val[k, c / 2] + val[k, c / 2 + 1]) / 2
+}
+
+function fmt(x) {
+    if (x == "") return "-"
+    if (x >= 100) return sprintf("%.0f", x)
+    if (x >= 10) return sprintf("%.1f", x)
+    return sprintf("%.3f", x)
+}
+
+function spread(k) {
+    if (cnt[k] < 2) return fmt(median(k))
+    return sprintf("%s (%s-%s)", fmt(median(k)), fmt(val[k, 1]), fmt(val[k, cnt[k]]))
+}
+
+# least-squares slope of log(ms) over log(N) for the medians of case/method
+function slope(c, m,    i, n, x, y, sx, sy, sxx, sxy, k) {
+    k = 0; sx = sy = sxx = sxy = 0
+    for (i = 1; i <= nsizes; i++) {
+        n = sizes[i]
+        if (cnt[c, n, m] == 0) continue
+        x = log(n); y = log(median(c SUBSEP n SUBSEP m) + 1e-9)
+        sx += x; sy += y; sxx += x * x; sxy += x * y; k++
+    }
+    if (k < 2) return ""
+    return (k * sxy - sx * sy) / (k * sxx - sx * sx)
+}
+
+{
+    k = $1 SUBSEP $2 SUBSEP $3
+    val[k, ++cnt[k]] = $5
+    if (!($2 in seen)) { seen[$2] = 1; sizes[++nsizes] = $2 }
+}
+
+END {
+    # sizes in input order are already ascending (sorted by N within case)
+    for (i = 1; i <= nsizes; i++)
+        for (j = i + 1; j <= nsizes; j++)
+            if (sizes[j] + 0 < sizes[i] + 0) { t = sizes[i]; sizes[i] = sizes[j]; sizes[j] = t }
+
+    ncases = split("upgrade downgrade cheap register branchy_register branchy_upgrade", cases, " ")
+    label["upgrade"] = "upgrade base -> head (CREATE TABLE chain)"
+    label["downgrade"] = "downgrade head -> base (DROP TABLE chain)"
+    label["cheap"] = "upgrade, one-row INSERT per revision"
+    label["register"] = "register N revisions (raw: N INSERTs into a plain table)"
+    label["branchy_register"] = "register, branchy graph (N/50 branch/merge pairs)"
+    label["branchy_upgrade"] = "upgrade, branchy graph"
+    target["upgrade"] = "<= 1.05"; target["downgrade"] = "<= 1.05"; target["cheap"] = "< 1.0"
+
+    print "## Timed runs (wall-clock ms, median (min-max); ratio = dbmigrate / raw)"
+    print ""
+    print "| run | N | raw | dbmigrate | ratio | target | met |"
+    print "|---|---:|---:|---:|---:|---|---|"
+    for (ci = 1; ci <= ncases; ci++) {
+        c = cases[ci]
+        for (i = 1; i <= nsizes; i++) {
+            n = sizes[i]
+            kr = c SUBSEP n SUBSEP "raw"; kd = c SUBSEP n SUBSEP "dbmigrate"
+            if (cnt[kd] == 0) continue
+            ratio = median(kr) > 0 ? median(kd) / median(kr) : 0
+            met = "-"
+            if (c in target) {
+                if (target[c] ~ /<=/) met = ratio <= 1.05 ? "yes" : "**no**"
+                else met = ratio < 1.0 ? "yes" : "**no**"
+            }
+            printf "| %s | %d | %s | %s | %.3f | %s | %s |\n", label[c], n, spread(kr), spread(kd),
+                ratio, (c in target) ? target[c] : "-", met
+        }
+    }
+
+    print ""
+    print "## Calls at head (ms per call: median of the warm calls in one session, and the first, cold, call)"
+    print ""
+    ncalls = split("noop_upgrade current history health", calls, " ")
+    clabel["noop_upgrade"] = "no-op migrate_upgrade()"
+    clabel["current"] = "migrate_current()"
+    clabel["history"] = "migrate_history()"
+    clabel["health"] = "health()"
+    hdr = "| call |"; sep = "|---|"
+    for (i = 1; i <= nsizes; i++) { hdr = hdr sprintf(" N=%d warm | cold |", sizes[i]); sep = sep "---:|---:|" }
+    print hdr " slope (warm) | target | met |"
+    print sep "---:|---|---|"
+    for (ci = 1; ci <= ncalls; ci++) {
+        c = calls[ci]
+        line = "| " clabel[c] " |"
+        for (i = 1; i <= nsizes; i++) {
+            n = sizes[i]
+            line = line " " fmt(median(c SUBSEP n SUBSEP "warm")) " | " fmt(median(c SUBSEP n SUBSEP "cold")) " |"
+        }
+        s = slope(c, "warm")
+        tg = "-"; met = "-"
+        if (c == "noop_upgrade" || c == "current") {
+            tg = "<= 1 ms at N=" maxn
+            w = median(c SUBSEP maxn SUBSEP "warm")
+            met = (w != "" && w <= 1.0) ? "yes" : "**no**"
+        }
+        printf "%s %s | %s | %s |\n", line, (s == "" ? "-" : sprintf("%.2f", s)), tg, met
+    }
+
+    print ""
+    print "## Growth with N (median ms; slope = least-squares log-log exponent over the sizes run)"
+    print ""
+    hdr = "| measurement |"; sep = "|---|"
+    for (i = 1; i <= nsizes; i++) { hdr = hdr sprintf(" N=%d |", sizes[i]); sep = sep "---:|" }
+    print hdr " slope |"
+    print sep "---:|"
+    ng = split("upgrade:raw upgrade:dbmigrate downgrade:raw downgrade:dbmigrate cheap:raw cheap:dbmigrate register:raw register:dbmigrate", grow, " ")
+    for (gi = 1; gi <= ng; gi++) {
+        split(grow[gi], p, ":")
+        line = "| " p[1] " " p[2] " |"
+        for (i = 1; i <= nsizes; i++) line = line " " fmt(median(p[1] SUBSEP sizes[i] SUBSEP p[2])) " |"
+        s = slope(p[1], p[2])
+        print line " " (s == "" ? "-" : sprintf("%.2f", s)) " |"
+    }
+    for (i = 1; i <= nsizes; i++) {
+        n = sizes[i]
+        r = median("register" SUBSEP n SUBSEP "dbmigrate")
+        if (r != "") per = per sprintf("%s%.3f ms at N=%d", per == "" ? "" : ", ", r / n, n)
+    }
+    print ""
+    print "Registration per revision: " per "."
+}
