@@ -57,7 +57,7 @@ CREATE INDEX log_revision_idx ON dbmigrate.log (revision, id);
 
 COMMENT ON TABLE dbmigrate.log IS
 'Append-only: one row per executed step (upgrade, downgrade, stamp), with who ran it, when, '
-'for how long, and the checksum of the text that ran. A stamp to base is logged as revision ''base''.';
+'for how long, and the checksum of the text that ran (NULL for a stamp that un-applies a revision).';
 
 CREATE TABLE dbmigrate.builtin_override (
     revision text NOT NULL,
@@ -250,7 +250,8 @@ LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION dbmigrate.migrate_stamp(text) IS
 'alembic stamp: makes exactly target current without running SQL (heads = every head, base = '
-'none) and logs it as ''stamp''. Errors: 22004, 42704, 21000, 22023, 25000, 55P03.';
+'none); logs a ''stamp'' row per revision whose applied state changes (checksum NULL when it stops '
+'being applied). Errors: 22004, 42704, 21000, 22023, 25000, 55P03.';
 
 --
 -- Reading state (no lock, any isolation level)

@@ -74,10 +74,15 @@ extern int	dbm_graph_find(DbmGraph *g, const char *id);
 extern void dbm_graph_mark_ancestors(DbmGraph *g, int start, bool *mark);
 extern void dbm_graph_mark_descendants(DbmGraph *g, int start, bool *mark);
 extern bool *dbm_graph_applied(DbmGraph *g, List *current);
+extern List *dbm_graph_known(DbmGraph *g, List *current, List **missing);
 extern List *dbm_graph_maximal(DbmGraph *g, const bool *set);
 extern List *dbm_graph_heads(DbmGraph *g);
 extern int	dbm_graph_resolve(DbmGraph *g, const char *target);
 extern List *dbm_graph_ids(DbmGraph *g, List *indexes);
+extern int	dbm_parse_count(const char *s, const char *target);
+extern void dbm_check_single_head(List *heads);
+extern int	dbm_graph_single_head(DbmGraph *g);
+extern int	dbm_graph_position(DbmGraph *g, const char *target);
 
 /* catalog.c */
 extern SPIPlanPtr dbm_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);

@@ -18,6 +18,7 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -61,7 +62,8 @@ dbm_graph_inconsistent(const char *child, const char *parent, const char *why)
 			 errmsg("revision graph is inconsistent: parent \"%s\" of revision \"%s\" %s",
 					parent, child, why),
 			 errdetail("dbmigrate.revision was changed outside dbmigrate's functions."),
-			 errhint("Restore the missing revision with migrate_register(), or unregister the child.")));
+			 errhint("Restore dbmigrate.revision from a backup (pg_dump keeps it); registering the "
+					 "parent again would place it after its children.")));
 }
 
 /*
@@ -275,6 +277,27 @@ dbm_graph_applied(DbmGraph *g, List *current)
 }
 
 /*
+ * dbm_graph_known
+ *		The current revisions that are registered; the others go to *missing.
+ */
+List *
+dbm_graph_known(DbmGraph *g, List *current, List **missing)
+{
+	List	   *known = NIL;
+	ListCell   *lc;
+
+	*missing = NIL;
+	foreach(lc, current)
+	{
+		if (dbm_graph_find(g, (const char *) lfirst(lc)) >= 0)
+			known = lappend(known, lfirst(lc));
+		else
+			*missing = lappend(*missing, lfirst(lc));
+	}
+	return known;
+}
+
+/*
  * dbm_graph_maximal
  *		Ids of the members of set that have no child in set, in registration
  *		order.  Applied to the applied set this is what dbmigrate.version
@@ -376,4 +399,122 @@ dbm_graph_resolve(DbmGraph *g, const char *target)
 					   DBMIGRATE_PREFIX_MINLEN) : 0,
 			 errhint("See the registered revisions with SELECT * FROM dbmigrate.migrate_history();")));
 	return -1;					/* keep compiler quiet */
+}
+
+/*
+ * dbm_parse_count
+ *		The N of a relative target ("+N", "-N", "rev+N"): a positive integer.
+ */
+int
+dbm_parse_count(const char *s, const char *target)
+{
+	long		n = 0;
+	const char *p;
+
+	for (p = s; *p; p++)
+	{
+		if (*p < '0' || *p > '9' || n > 1000000000L)
+			break;
+		n = n * 10 + (*p - '0');
+	}
+	if (*s == '\0' || *p != '\0' || n < 1 || n > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid relative target \"%s\"", target),
+				 errdetail("A relative target is \"+N\", \"-N\" or \"<revision>+N\" with N a positive integer."),
+				 errhint("Examples: migrate_upgrade('+1'), migrate_downgrade('-2'), "
+						 "migrate_upgrade('ae1027a6acf+2').")));
+	return (int) n;
+}
+
+/*
+ * dbm_check_single_head
+ *		Refuse target "head" (21000) when the graph has several heads, naming
+ *		them and hinting at a merge.
+ */
+void
+dbm_check_single_head(List *heads)
+{
+	if (list_length(heads) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_CARDINALITY_VIOLATION),
+				 errmsg("target \"head\" is ambiguous: the revision graph has %d heads",
+						list_length(heads)),
+				 errdetail("Heads: %s.", dbm_join_ids(heads, ", ")),
+				 errhint("Join them with SELECT dbmigrate.migrate_merge('{heads}'); "
+						 "or name one branch's revision, or use 'heads' for all of them.")));
+}
+
+/*
+ * dbm_graph_single_head
+ *		The one head of the graph (see dbm_check_single_head); -1 when nothing
+ *		is registered.
+ */
+int
+dbm_graph_single_head(DbmGraph *g)
+{
+	List	   *heads = dbm_graph_heads(g);
+
+	dbm_check_single_head(heads);
+	return heads == NIL ? -1 : dbm_graph_find(g, (const char *) linitial(heads));
+}
+
+/*
+ * dbm_graph_position
+ *		A single revision named by "head", an id, a unique prefix, or
+ *		"<revision>+N" (N moves along the unique child).
+ */
+int
+dbm_graph_position(DbmGraph *g, const char *target)
+{
+	const char *plus = strrchr(target, '+');
+	int			idx;
+	int			n;
+	int			s;
+
+	if (strcmp(target, "head") == 0)
+	{
+		idx = dbm_graph_single_head(g);
+		if (idx < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("no revision is registered"),
+					 errhint("Register one with migrate_register() or migrate_revision().")));
+		return idx;
+	}
+	if (plus == NULL || plus == target)
+		return dbm_graph_resolve(g, target);
+
+	n = dbm_parse_count(plus + 1, target);
+	{
+		char	   *base = pnstrdup(target, plus - target);
+
+		idx = dbm_graph_resolve(g, base);
+	}
+	for (s = 0; s < n; s++)
+	{
+		DbmNode    *node = &g->nodes[idx];
+
+		if (node->nchildren == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("relative target \"%s\" goes past a head", target),
+					 errdetail("Revision \"%s\" is a head, %d step(s) from the start.", node->id, s)));
+		if (node->nchildren > 1)
+		{
+			List	   *kids = NIL;
+			int			k;
+
+			for (k = 0; k < node->nchildren; k++)
+				kids = lappend_int(kids, node->children[k]);
+			ereport(ERROR,
+					(errcode(ERRCODE_CARDINALITY_VIOLATION),
+					 errmsg("relative target \"%s\" is ambiguous: the graph branches at \"%s\"",
+							target, node->id),
+					 errdetail("Candidates: %s.", dbm_join_ids(dbm_graph_ids(g, kids), ", ")),
+					 errhint("Name the revision to move to.")));
+		}
+		idx = node->children[0];
+	}
+	return idx;
 }

@@ -46,7 +46,8 @@ typedef struct DbmRegistration
 typedef struct DbmStored
 {
 	List	   *parents;
-	char	   *checksum;
+	char	   *checksum;		/* as recorded at registration */
+	char	   *text_checksum;	/* of the text stored now */
 	char	   *message;
 	bool		builtin;
 	List	   *children;
@@ -77,6 +78,7 @@ static SPIPlanPtr dbm_plan_missing_parents = NULL;
 static SPIPlanPtr dbm_plan_insert = NULL;
 static SPIPlanPtr dbm_plan_update = NULL;
 static SPIPlanPtr dbm_plan_update_message = NULL;
+static SPIPlanPtr dbm_plan_restore_text = NULL;
 static SPIPlanPtr dbm_plan_mark_parents = NULL;
 static SPIPlanPtr dbm_plan_recompute_heads = NULL;
 static SPIPlanPtr dbm_plan_delete = NULL;
@@ -115,7 +117,7 @@ dbm_read_stored(const char *id)
 								   "SELECT r.down_revisions, r.checksum, r.message, r.builtin, "
 								   "ARRAY(SELECT c.revision FROM dbmigrate.revision c "
 								   "      WHERE c.down_revisions OPERATOR(pg_catalog.@>) ARRAY[r.revision] "
-								   "      ORDER BY c.seq) "
+								   "      ORDER BY c.seq), r.upgrade_sql, r.downgrade_sql "
 								   "FROM dbmigrate.revision r WHERE r.revision OPERATOR(pg_catalog.=) $1",
 								   1, argtypes),
 						  values, NULL, true, 0);
@@ -133,6 +135,7 @@ dbm_read_stored(const char *id)
 		st->message = dbm_spi_text(tup, desc, 3);
 		st->builtin = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 		st->children = dbm_array_to_ids(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 5, &isnull)));
+		st->text_checksum = dbm_checksum(dbm_spi_text(tup, desc, 6), dbm_spi_text(tup, desc, 7));
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return st;
@@ -168,6 +171,7 @@ dbm_check_parents(DbmRegistration *reg)
 		const char *p = (const char *) lfirst(lc);
 		ListCell   *lc2;
 
+		dbm_check_revision_id(p, "down_revision");
 		if (strcmp(p, reg->id) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
@@ -200,7 +204,8 @@ dbm_check_parents(DbmRegistration *reg)
 	if (missing != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
-				 errmsg("parent revision %s of \"%s\" is not registered",
+				 errmsg(list_length(missing) == 1 ? "parent revision %s of \"%s\" is not registered" :
+						"parent revisions %s of \"%s\" are not registered",
 						dbm_join_ids(missing, ", "), reg->id),
 				 errdetail("A revision's down_revision must be registered before it."),
 				 errhint("Register the parent first, or check the spelling; "
@@ -446,6 +451,34 @@ dbm_register(DbmRegistration *reg)
 				 "VALUES ($1, $2, $3, $4, $5, $6, $7)",
 				 7, argtypes, values, nulls, SPI_OK_INSERT);
 	}
+	else if (dbm_same_parents(st->parents, reg->parents) && strcmp(st->checksum, checksum) == 0 &&
+			 strcmp(st->text_checksum, checksum) != 0)
+	{
+		/*
+		 * The recorded checksum matches what is registered now, but the stored
+		 * text was changed behind dbmigrate's back: registering the intended
+		 * text restores it, applied or not.
+		 */
+		Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Datum		values[3];
+		char		nulls[3] = "   ";
+
+		values[0] = CStringGetTextDatum(id);
+		values[1] = CStringGetTextDatum(reg->upgrade_sql);
+		values[2] = reg->downgrade_sql ? CStringGetTextDatum(reg->downgrade_sql) : (Datum) 0;
+		nulls[2] = reg->downgrade_sql ? ' ' : 'n';
+		dbm_exec(&dbm_plan_restore_text,
+				 "UPDATE dbmigrate.revision SET upgrade_sql = $2, downgrade_sql = $3 "
+				 "WHERE revision OPERATOR(pg_catalog.=) $1",
+				 3, argtypes, values, nulls, SPI_OK_UPDATE);
+		ereport(NOTICE,
+				(errmsg("stored text of revision \"%s\" restored", id),
+				 errdetail("It had been changed outside dbmigrate (it hashed to %s); it matches "
+						   "its recorded checksum %s again.", st->text_checksum, checksum)));
+		ereport(LOG,
+				(errmsg("dbmigrate: stored text of revision \"%s\" restored by %s",
+						id, GetUserNameFromId(oc.saved_userid, false))));
+	}
 	else if (dbm_same_parents(st->parents, reg->parents) && strcmp(st->checksum, checksum) == 0)
 	{
 		/* identical definition: a no-op, except that a new message is kept */
@@ -534,8 +567,12 @@ dbm_register(DbmRegistration *reg)
 
 		ereport(NOTICE,
 				(errmsg("revision \"%s\" redefined", id),
-				 errdetail("It was not applied; its new %s replaces the old one (checksum %s, was %s).",
-						   parents_changed ? "definition and parents" : "definition",
+				 parents_changed ?
+				 errdetail("It was not applied; its parents are now %s (were %s) and its checksum %s (was %s).",
+						   reg->parents ? dbm_join_ids(reg->parents, ", ") : "none (a root)",
+						   st->parents ? dbm_join_ids(st->parents, ", ") : "none (a root)",
+						   checksum, st->checksum) :
+				 errdetail("It was not applied; its new definition replaces the old one (checksum %s, was %s).",
 						   checksum, st->checksum)));
 		ereport(LOG,
 				(errmsg("dbmigrate: revision \"%s\" redefined by %s (checksum %s, was %s)",

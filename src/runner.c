@@ -51,9 +51,6 @@ static void dbm_run_sql(const char *sql, DbmStepInfo *info);
 static char *dbm_node_parents_text(DbmGraph *g, int idx);
 static void dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 						  Tuplestorestate *store, TupleDesc desc, DbmLogBatch *log);
-static int	dbm_parse_count(const char *s, const char *target);
-static int	dbm_single_head(DbmGraph *g, const char *verb);
-static int	dbm_resolve_position(DbmGraph *g, const char *target);
 static bool *dbm_plan_upgrade(DbmGraph *g, bool *applied, const char *target);
 static List *dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, int nsteps,
 									  const char *target);
@@ -140,11 +137,15 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
 					 errmsg("transaction control is not allowed in migration SQL"),
+					 errdetail("A migrate_upgrade() or migrate_downgrade() call runs every step in the "
+							   "caller's transaction."),
 					 errhint("Remove BEGIN, COMMIT, ROLLBACK and SAVEPOINT from the revision.")));
 		if (rc == SPI_ERROR_COPY)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("COPY to or from the client is not supported in migration SQL")));
+					 errmsg("COPY to or from the client is not supported in migration SQL"),
+					 errdetail("Migration SQL runs inside the server, where there is no client to copy from or to."),
+					 errhint("Use INSERT statements, or COPY from a server-side file.")));
 		if (rc < 0)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
 		SPI_freetuptable(SPI_tuptable);
@@ -277,113 +278,6 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 }
 
 /*
- * dbm_parse_count
- *		The N of a relative target ("+N", "-N", "rev+N"): a positive integer.
- */
-static int
-dbm_parse_count(const char *s, const char *target)
-{
-	long		n = 0;
-	const char *p;
-
-	for (p = s; *p; p++)
-	{
-		if (*p < '0' || *p > '9' || n > 1000000000L)
-			break;
-		n = n * 10 + (*p - '0');
-	}
-	if (*s == '\0' || *p != '\0' || n < 1 || n > INT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid relative target \"%s\"", target),
-				 errdetail("A relative target is \"+N\", \"-N\" or \"<revision>+N\" with N a positive integer."),
-				 errhint("Examples: migrate_upgrade('+1'), migrate_downgrade('-2'), "
-						 "migrate_upgrade('ae1027a6acf+2').")));
-	return (int) n;
-}
-
-/*
- * dbm_single_head
- *		The one head of the graph; 21000 listing them when there are several.
- *		-1 when nothing is registered.
- */
-static int
-dbm_single_head(DbmGraph *g, const char *verb)
-{
-	List	   *heads = dbm_graph_heads(g);
-
-	if (list_length(heads) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_CARDINALITY_VIOLATION),
-				 errmsg("target \"head\" is ambiguous: the revision graph has %d heads",
-						list_length(heads)),
-				 errdetail("Heads: %s.", dbm_join_ids(heads, ", ")),
-				 errhint("Join them with SELECT dbmigrate.migrate_merge('{heads}'); "
-						 "or %s one branch by name, or all of them with 'heads'.", verb)));
-	return heads == NIL ? -1 : dbm_graph_find(g, (const char *) linitial(heads));
-}
-
-/*
- * dbm_resolve_position
- *		A single revision named by "head", an id, a unique prefix, or
- *		"<revision>+N" (N moves along the unique child).
- */
-static int
-dbm_resolve_position(DbmGraph *g, const char *target)
-{
-	const char *plus = strrchr(target, '+');
-	int			idx;
-	int			n;
-	int			s;
-
-	if (strcmp(target, "head") == 0)
-	{
-		idx = dbm_single_head(g, "name");
-		if (idx < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("no revision is registered"),
-					 errhint("Register one with migrate_register() or migrate_revision().")));
-		return idx;
-	}
-	if (plus == NULL || plus == target)
-		return dbm_graph_resolve(g, target);
-
-	n = dbm_parse_count(plus + 1, target);
-	{
-		char	   *base = pnstrdup(target, plus - target);
-
-		idx = dbm_graph_resolve(g, base);
-	}
-	for (s = 0; s < n; s++)
-	{
-		DbmNode    *node = &g->nodes[idx];
-
-		if (node->nchildren == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("relative target \"%s\" goes past a head", target),
-					 errdetail("Revision \"%s\" is a head, %d step(s) from the start.", node->id, s)));
-		if (node->nchildren > 1)
-		{
-			List	   *kids = NIL;
-			int			k;
-
-			for (k = 0; k < node->nchildren; k++)
-				kids = lappend_int(kids, node->children[k]);
-			ereport(ERROR,
-					(errcode(ERRCODE_CARDINALITY_VIOLATION),
-					 errmsg("relative target \"%s\" is ambiguous: the graph branches at \"%s\"",
-							target, node->id),
-					 errdetail("Candidates: %s.", dbm_join_ids(dbm_graph_ids(g, kids), ", ")),
-					 errhint("Name the revision to move to.")));
-		}
-		idx = node->children[0];
-	}
-	return idx;
-}
-
-/*
  * dbm_plan_upgrade
  *		The applied set after upgrading to target: applied plus the target
  *		revisions and their ancestors.
@@ -458,7 +352,7 @@ dbm_plan_upgrade(DbmGraph *g, bool *applied, const char *target)
 	}
 	else
 	{
-		int			idx = dbm_resolve_position(g, target);
+		int			idx = dbm_graph_position(g, target);
 
 		if (idx >= 0)
 			dbm_graph_mark_ancestors(g, idx, want);
@@ -567,7 +461,7 @@ dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const char *target)
 					 errmsg("\"heads\" is not a downgrade target"),
 					 errhint("Name a revision, \"-N\" or \"base\".")));
 
-		idx = dbm_resolve_position(g, target);
+		idx = dbm_graph_position(g, target);
 		if (!applied[idx])
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -673,14 +567,8 @@ dbmigrate_migrate_upgrade(PG_FUNCTION_ARGS)
 	{
 		List	   *heads = dbm_read_heads();
 
-		if (list_length(heads) > 1 && strcmp(target, "head") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_CARDINALITY_VIOLATION),
-					 errmsg("target \"head\" is ambiguous: the revision graph has %d heads",
-							list_length(heads)),
-					 errdetail("Heads: %s.", dbm_join_ids(heads, ", ")),
-					 errhint("Join them with SELECT dbmigrate.migrate_merge('{heads}'); "
-							 "or upgrade one branch by name, or all of them with 'heads'.")));
+		if (strcmp(target, "head") == 0)
+			dbm_check_single_head(heads);
 		if (dbm_list_equal_ids(current, heads))
 		{
 			dbm_leave_owner(&oc);
@@ -825,8 +713,11 @@ dbmigrate_migrate_downgrade_to(PG_FUNCTION_ARGS)
  * migrate_stamp(target text) RETURNS void
  *
  *		Alembic's "stamp": make exactly the target current without running
- *		any SQL ("heads": every head; "base": nothing).  Logged as 'stamp'.
- *		Errors: 22004, 42704, 21000, 25000, 55P03.
+ *		any SQL ("heads": every head; "base": nothing).  Logs one 'stamp' row
+ *		per revision whose applied state changes: with its checksum when it
+ *		becomes applied, with a NULL checksum when it stops being applied.
+ *		A current revision that is not registered is dropped, so stamp also
+ *		repairs that state.  Errors: 22004, 42704, 21000, 22023, 25000, 55P03.
  */
 Datum
 dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
@@ -834,18 +725,28 @@ dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 	char	   *target = dbm_text_arg(fcinfo, 0, "target");
 	DbmOwnerContext oc;
 	DbmGraph   *g;
-	List	   *after = NIL;
+	List	   *missing;
+	List	   *added = NIL;
+	bool	   *before;
+	bool	   *after;
 	DbmLogBatch log;
 	TimestampTz now;
-	ListCell   *lc;
+	HTAB	   *bodies;
+	int			i;
 
 	dbm_begin_state_change("migrate_stamp");
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
 	g = dbm_graph_load();
+	before = dbm_graph_applied(g, dbm_graph_known(g, dbm_read_current(), &missing));
+	after = palloc0(sizeof(bool) * Max(g->n, 1));
 
 	if (strcmp(target, "heads") == 0)
-		after = dbm_graph_heads(g);
+	{
+		for (i = 0; i < g->n; i++)
+			if (g->nodes[i].nchildren == 0)
+				dbm_graph_mark_ancestors(g, i, after);
+	}
 	else if (strcmp(target, "base") != 0)
 	{
 		if (target[0] == '+' || target[0] == '-')
@@ -853,20 +754,24 @@ dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"%s\" is not a stamp target", target),
 					 errhint("Name a revision, \"head\", \"heads\" or \"base\".")));
-		after = list_make1(g->nodes[dbm_resolve_position(g, target)].id);
+		dbm_graph_mark_ancestors(g, dbm_graph_position(g, target), after);
 	}
+
+	for (i = 0; i < g->n; i++)
+		if (after[i] && !before[i])
+			added = lappend(added, g->nodes[i].id);
+	(void) dbm_read_bodies(added, &bodies);
 
 	dbm_log_init(&log);
 	now = GetCurrentTimestamp();
-	if (after == NIL)
-		dbm_log_add(&log, "base", "stamp", now, now, NULL);
-	foreach(lc, after)
-	{
-		DbmBody    *body = dbm_read_body((const char *) lfirst(lc));
-
-		dbm_log_add(&log, body->id, "stamp", now, now, body->checksum);
-	}
-	dbm_write_current(after);
+	for (i = g->n - 1; i >= 0; i--)
+		if (before[i] && !after[i])
+			dbm_log_add(&log, g->nodes[i].id, "stamp", now, now, NULL);
+	for (i = 0; i < g->n; i++)
+		if (after[i] && !before[i])
+			dbm_log_add(&log, g->nodes[i].id, "stamp", now, now,
+						dbm_body_lookup(bodies, g->nodes[i].id)->checksum);
+	dbm_write_current(dbm_graph_maximal(g, after));
 	dbm_log_write(&log);
 	dbm_leave_owner(&oc);
 	dbm_spi_finish();

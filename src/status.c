@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -26,6 +27,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "dbmigrate.h"
@@ -49,7 +51,6 @@ typedef struct DbmLastRun
 	char	   *checksum;
 } DbmLastRun;
 
-static List *dbm_known_current(DbmGraph *g, List *current, List **missing);
 static HTAB *dbm_read_last_runs(void);
 static DbmLastRun *dbm_last_run(HTAB *runs, const char *id);
 static List *dbm_find_problems(DbmGraph *g, List *current, HTAB *runs);
@@ -145,30 +146,12 @@ dbm_require_show_privilege(void)
 						 "GRANT EXECUTE ON FUNCTION dbmigrate.migrate_show(text).")));
 }
 
-/*
- * dbm_known_current
- *		The current revisions that are registered; the others go to *missing.
- */
-static List *
-dbm_known_current(DbmGraph *g, List *current, List **missing)
-{
-	List	   *known = NIL;
-	ListCell   *lc;
-
-	*missing = NIL;
-	foreach(lc, current)
-	{
-		if (dbm_graph_find(g, (const char *) lfirst(lc)) >= 0)
-			known = lappend(known, lfirst(lc));
-		else
-			*missing = lappend(*missing, lfirst(lc));
-	}
-	return known;
-}
 
 /*
  * dbm_read_last_runs
- *		For each revision, its latest upgrade or stamp in the log.
+ *		For each revision whose latest log row applied it (an upgrade, or a
+ *		stamp with a checksum), that row.  A later downgrade, or a stamp that
+ *		un-applied it, means the earlier run no longer describes it.
  */
 static HTAB *
 dbm_read_last_runs(void)
@@ -188,9 +171,9 @@ dbm_read_last_runs(void)
 					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 
 	rc = SPI_execute_plan(dbm_plan(&dbm_plan_last_runs,
-								   "SELECT DISTINCT ON (revision) revision, started_at, run_by::text, checksum "
-								   "FROM dbmigrate.log WHERE operation OPERATOR(pg_catalog.<>) 'downgrade' "
-								   "ORDER BY revision, id DESC",
+								   "SELECT DISTINCT ON (revision) revision, started_at, run_by::text, checksum, "
+								   "operation OPERATOR(pg_catalog.=) 'upgrade' OR checksum IS NOT NULL "
+								   "FROM dbmigrate.log ORDER BY revision, id DESC",
 								   0, NULL),
 						  NULL, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
@@ -200,9 +183,13 @@ dbm_read_last_runs(void)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		char	   *id = dbm_spi_text(tup, desc, 1);
-		DbmLastRun *run = hash_search(runs, &id, HASH_ENTER, NULL);
+		DbmLastRun *run;
 		bool		isnull;
 
+		/* the latest event was a downgrade or an un-stamp: no run counts */
+		if (!DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull)))
+			continue;
+		run = hash_search(runs, &id, HASH_ENTER, NULL);
 		run->started_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
 		run->run_by = dbm_spi_text(tup, desc, 3);
 		run->checksum = dbm_spi_text(tup, desc, 4);
@@ -229,7 +216,7 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs)
 {
 	List	   *problems = NIL;
 	List	   *missing;
-	List	   *known = dbm_known_current(g, current, &missing);
+	List	   *known = dbm_graph_known(g, current, &missing);
 	bool	   *applied = dbm_graph_applied(g, known);
 	ListCell   *lc;
 	int			rc;
@@ -363,7 +350,7 @@ dbmigrate_migrate_history(PG_FUNCTION_ARGS)
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
 	g = dbm_graph_load();
-	current = dbm_known_current(g, dbm_read_current(), &missing);
+	current = dbm_graph_known(g, dbm_read_current(), &missing);
 	applied = dbm_graph_applied(g, current);
 	runs = dbm_read_last_runs();
 
@@ -450,22 +437,9 @@ dbmigrate_migrate_show(PG_FUNCTION_ARGS)
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
 	g = dbm_graph_load();
-	if (strcmp(target, "head") == 0)
-	{
-		List	   *heads = dbm_graph_heads(g);
-
-		if (list_length(heads) != 1)
-			ereport(ERROR,
-					(errcode(heads ? ERRCODE_CARDINALITY_VIOLATION : ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("target \"head\" names %d revisions", list_length(heads)),
-					 heads ? errdetail("Heads: %s.", dbm_join_ids(heads, ", ")) : 0,
-					 errhint("Name a revision.")));
-		idx = dbm_graph_find(g, (const char *) linitial(heads));
-	}
-	else
-		idx = dbm_graph_resolve(g, target);
+	idx = dbm_graph_position(g, target);
 	node = &g->nodes[idx];
-	current = dbm_known_current(g, dbm_read_current(), &missing);
+	current = dbm_graph_known(g, dbm_read_current(), &missing);
 	applied = dbm_graph_applied(g, current);
 	runs = dbm_read_last_runs();
 	run = applied[idx] ? dbm_last_run(runs, node->id) : NULL;
@@ -595,14 +569,11 @@ Datum
 dbmigrate_health(PG_FUNCTION_ARGS)
 {
 	DbmOwnerContext oc;
-	DbmGraph   *g;
 	List	   *current;
-	List	   *known;
-	List	   *missing;
-	List	   *problems;
-	List	   *problem_texts = NIL;
-	bool	   *applied;
-	int			pending = 0;
+	List	   *heads;
+	List	   *volatile problems = NIL;
+	List	   *volatile problem_texts = NIL;
+	volatile int pending = 0;
 	int			i;
 	int			rc;
 	const char *status;
@@ -611,28 +582,63 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 	Datum		result;
 	bool		isnull;
 	ListCell   *lc;
+	MemoryContext oldcxt;
+	ResourceOwner oldowner;
 
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
-	g = dbm_graph_load();
 	current = dbm_read_current();
-	problems = dbm_find_problems(g, current, dbm_read_last_runs());
-	known = dbm_known_current(g, current, &missing);
-	applied = dbm_graph_applied(g, known);
-	for (i = 0; i < g->n; i++)
-		if (!applied[i])
-			pending++;
-	foreach(lc, problems)
-	{
-		DbmProblem *p = (DbmProblem *) lfirst(lc);
+	heads = dbm_read_heads();
 
-		problem_texts = lappend(problem_texts, psprintf("%s: %s", p->revision, p->problem));
+	/*
+	 * An endpoint must answer, not fail: if the graph cannot be read (it was
+	 * edited behind dbmigrate's back), report that as unhealthy.
+	 */
+	oldcxt = CurrentMemoryContext;
+	oldowner = CurrentResourceOwner;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		DbmGraph   *g = dbm_graph_load();
+		List	   *missing;
+		bool	   *applied;
+
+		problems = dbm_find_problems(g, current, dbm_read_last_runs());
+		applied = dbm_graph_applied(g, dbm_graph_known(g, current, &missing));
+		for (i = 0; i < g->n; i++)
+			if (!applied[i])
+				pending++;
+		foreach(lc, problems)
+		{
+			DbmProblem *p = (DbmProblem *) lfirst(lc);
+
+			problem_texts = lappend(problem_texts, psprintf("%s: %s", p->revision, p->problem));
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
 	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		problems = list_make1(edata);
+		problem_texts = list_make1(psprintf("%s (SQLSTATE %s)", edata->message,
+											unpack_sql_state(edata->sqlerrcode)));
+	}
+	PG_END_TRY();
 
 	status = problems != NIL ? "unhealthy" : pending > 0 ? "pending" : "healthy";
 	args[0] = CStringGetTextDatum(status);
 	args[1] = dbm_ids_to_array(current);
-	args[2] = dbm_ids_to_array(dbm_graph_heads(g));
+	args[2] = dbm_ids_to_array(heads);
 	args[3] = Int32GetDatum(pending);
 	args[4] = dbm_ids_to_array(problem_texts);
 	rc = SPI_execute_plan(dbm_plan(&dbm_plan_health,
