@@ -26,6 +26,7 @@ CREATE TABLE dbmigrate.revision (
     CONSTRAINT revision_id_check CHECK (pg_catalog.length(revision) BETWEEN 1 AND 255)
 );
 CREATE INDEX revision_head_idx ON dbmigrate.revision (seq) WHERE is_head;
+CREATE INDEX revision_down_revisions_idx ON dbmigrate.revision USING gin (down_revisions);
 
 COMMENT ON TABLE dbmigrate.revision IS
 'One row per registered revision (Alembic revision file). down_revisions = parents ({} = root); '

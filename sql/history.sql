@@ -131,7 +131,8 @@ SELECT bool_and(id > 0) AS ids_positive,
 SELECT bool_and(l.checksum = r.checksum) AS logged_checksums_match
   FROM dbmigrate.migrate_log() l JOIN dbmigrate.revision r USING (revision);
 
--- stamping to base logs 'base' and clears current; history shows nothing applied
+-- stamping to base clears current and logs a 'stamp' row without checksum for each
+-- revision it un-applies (the last one logged is the oldest, h1); nothing is applied
 SELECT dbmigrate.migrate_stamp('base');
 SELECT * FROM dbmigrate.migrate_current();
 SELECT revision, operation, checksum IS NULL AS no_checksum

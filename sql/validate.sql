@@ -168,7 +168,8 @@ SELECT pg_temp.health_doc()->>'status' AS status;
 --
 -- no false drift: a revision that was downgraded, then legitimately redefined with
 -- migrate_register, then marked applied by stamping a descendant, is not drifted (its
--- old run was undone; the text now applied is the registered one)
+-- old run was undone; the text now applied is the registered one); health is
+-- 'pending' (v3 and v4 are not applied), not 'unhealthy'
 --
 
 SELECT revision FROM dbmigrate.migrate_downgrade('base');
@@ -179,20 +180,25 @@ SELECT * FROM pg_temp.problems();
 SELECT pg_temp.health_doc()->>'status' AS status;
 
 --
--- an applied parent deleted behind dbmigrate's back, then registered again with the
--- same text as the XX001 hint says ("Restore the missing revision with
--- migrate_register()"): the graph is whole again -- the parent has its child, it is
--- not a head, nothing drifted, and upgrading to the child has nothing to do
+-- an applied parent deleted behind dbmigrate's back: health() answers 'unhealthy'
+-- (it does not raise), migrate_show/migrate_validate refuse with XX001, and
+-- registering the parent again is refused too (it would come after its child);
+-- putting the row back, as a restore from a backup would, makes the graph whole
 --
 
 SELECT dbmigrate.migrate_stamp('base');
 SELECT dbmigrate.migrate_register('w1', NULL, 'SELECT 1', 'SELECT 1');
 SELECT dbmigrate.migrate_register('w2', 'w1', 'SELECT 2', 'SELECT 2');
 SELECT revision, message FROM dbmigrate.migrate_upgrade('w2');
+CREATE TEMP TABLE saved_w1 AS SELECT * FROM dbmigrate.revision WHERE revision = 'w1';
 DELETE FROM dbmigrate.revision WHERE revision = 'w1';
-SET client_min_messages = warning;
+SELECT pg_temp.health_doc()->>'status' AS status,
+       pg_temp.health_doc()->'problems' AS problems;
+SELECT * FROM dbmigrate.migrate_validate();
+\echo :LAST_ERROR_SQLSTATE
 SELECT dbmigrate.migrate_register('w1', NULL, 'SELECT 1', 'SELECT 1');
-SET client_min_messages = notice;
+\echo :LAST_ERROR_SQLSTATE
+INSERT INTO dbmigrate.revision SELECT * FROM saved_w1;
 SELECT * FROM dbmigrate.migrate_heads();
 SELECT revision, children, is_head, is_applied FROM dbmigrate.migrate_show('w1');
 SELECT * FROM pg_temp.problems();

@@ -58,6 +58,7 @@ static DbmStored *dbm_read_stored(const char *id);
 static void dbm_check_parents(DbmRegistration *reg);
 static void dbm_check_not_redundant(DbmGraph *g, const char *id, List *parents);
 static void dbm_recompute_heads(List *ids);
+static void dbm_check_no_orphans(const char *id);
 static void dbm_note_builtin_override(const char *id);
 static char *dbm_random_id(void);
 static char *dbm_merge_id(List *parents);
@@ -82,6 +83,7 @@ static SPIPlanPtr dbm_plan_restore_text = NULL;
 static SPIPlanPtr dbm_plan_mark_parents = NULL;
 static SPIPlanPtr dbm_plan_recompute_heads = NULL;
 static SPIPlanPtr dbm_plan_delete = NULL;
+static SPIPlanPtr dbm_plan_orphans = NULL;
 static SPIPlanPtr dbm_plan_override = NULL;
 
 /*
@@ -116,7 +118,7 @@ dbm_read_stored(const char *id)
 	rc = SPI_execute_plan(dbm_plan(&dbm_plan_read_stored,
 								   "SELECT r.down_revisions, r.checksum, r.message, r.builtin, "
 								   "ARRAY(SELECT c.revision FROM dbmigrate.revision c "
-								   "      WHERE c.down_revisions OPERATOR(pg_catalog.@>) ARRAY[r.revision] "
+								   "      WHERE c.down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] "
 								   "      ORDER BY c.seq), r.upgrade_sql, r.downgrade_sql "
 								   "FROM dbmigrate.revision r WHERE r.revision OPERATOR(pg_catalog.=) $1",
 								   1, argtypes),
@@ -244,6 +246,42 @@ dbm_check_not_redundant(DbmGraph *g, const char *id, List *parents)
 		}
 		pfree(anc);
 	}
+}
+
+/*
+ * dbm_check_no_orphans
+ *		A new revision must not already be named as a parent: that only
+ *		happens when a parent row was deleted behind dbmigrate's back, and
+ *		registering it again would put it after its children (XX001).
+ */
+static void
+dbm_check_no_orphans(const char *id)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	List	   *orphans = NIL;
+	int			rc;
+	uint64		i;
+
+	values[0] = CStringGetTextDatum(id);
+	rc = SPI_execute_plan(dbm_plan(&dbm_plan_orphans,
+								   "SELECT revision FROM dbmigrate.revision "
+								   "WHERE down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] ORDER BY seq",
+								   1, argtypes),
+						  values, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+		orphans = lappend(orphans, dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	SPI_freetuptable(SPI_tuptable);
+	if (orphans != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("revision \"%s\" is already named as a parent by %s", id,
+						dbm_join_ids(orphans, ", ")),
+				 errdetail("Its row was removed from dbmigrate.revision outside dbmigrate's functions; "
+						   "registered now, it would come after its children."),
+				 errhint("Restore dbmigrate.revision from a backup (pg_dump keeps it).")));
 }
 
 /*
@@ -427,6 +465,8 @@ dbm_register(DbmRegistration *reg)
 	}
 
 	st = dbm_read_stored(id);
+	if (st == NULL)
+		dbm_check_no_orphans(id);
 	if (st == NULL)
 	{
 		Oid			argtypes[7] = {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
