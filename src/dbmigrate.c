@@ -52,6 +52,11 @@ int			dbmigrate_lock_timeout = 10000;
 /* dbmigrate.run_lock_timeout: how long to wait for dbmigrate's run lock */
 int			dbmigrate_run_lock_timeout = 60000;
 
+/* global variables */
+
+/* > 0 while a migration step's SQL runs (see dbm_run_sql) */
+int			dbm_step_depth = 0;
+
 /*
  * _PG_init
  *		Define the GUCs.
@@ -169,14 +174,24 @@ dbm_run_lock_callback(void *arg)
  *		snapshot taken after the lock), then take the transaction-scoped
  *		advisory lock, waiting at most dbmigrate.run_lock_timeout.
  *
- *		SQLSTATE 25000 at REPEATABLE READ / SERIALIZABLE; 55P03 on timeout.
+ *		SQLSTATE 25000 at REPEATABLE READ / SERIALIZABLE; 55P03 on timeout;
+ *		55000 when called from migration SQL, unless allow_in_step.
  */
 void
-dbm_begin_state_change(const char *funcname)
+dbm_begin_state_change(const char *funcname, bool allow_in_step)
 {
 	ErrorContextCallback errcallback;
 	int			nestlevel;
 	char		buf[32];
+
+	if (dbm_step_depth > 0 && !allow_in_step)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s() cannot be called from migration SQL", funcname),
+				 errdetail("A migration step is running; calling dbmigrate's state-changing "
+						   "functions from it would recurse into the run in progress."),
+				 errhint("Remove the call from the revision's SQL; read-only functions such as "
+						 "migrate_current() may be called.")));
 
 	if (IsolationUsesXactSnapshot() && !creating_extension)
 		ereport(ERROR,

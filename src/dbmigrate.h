@@ -41,6 +41,9 @@
 extern int	dbmigrate_lock_timeout;
 extern int	dbmigrate_run_lock_timeout;
 
+/* > 0 while a migration step's SQL runs */
+extern int	dbm_step_depth;
+
 /*
  * DbmOwnerContext: saved state while dbmigrate reads or writes its own
  * tables as the extension owner (pg_cron's pattern).  Migration SQL never
@@ -56,7 +59,7 @@ typedef struct DbmOwnerContext
 /* dbmigrate.c */
 extern void dbm_enter_owner(DbmOwnerContext *ctx);
 extern void dbm_leave_owner(DbmOwnerContext *ctx);
-extern void dbm_begin_state_change(const char *funcname);
+extern void dbm_begin_state_change(const char *funcname, bool allow_in_step);
 extern Tuplestorestate *dbm_init_srf(FunctionCallInfo fcinfo, TupleDesc *tupdesc);
 extern char *dbm_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern char *dbm_join_ids(List *ids, const char *sep);

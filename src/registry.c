@@ -397,7 +397,7 @@ dbm_register(DbmRegistration *reg)
 	checksum = dbm_checksum(reg->upgrade_sql, reg->downgrade_sql);
 
 	dbm_begin_state_change(reg->merge ? "migrate_merge" :
-						   reg->parent_is_head ? "migrate_revision" : "migrate_register");
+						   reg->parent_is_head ? "migrate_revision" : "migrate_register", false);
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
 
@@ -757,7 +757,7 @@ dbmigrate_migrate_unregister(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
 
-	dbm_begin_state_change("migrate_unregister");
+	dbm_begin_state_change("migrate_unregister", false);
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
 

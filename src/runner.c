@@ -127,29 +127,38 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
 								 GUC_ACTION_SAVE, true, 0, false);
 	}
 
-	foreach(lc, stmts)
+	dbm_step_depth++;
+	PG_TRY();
 	{
-		int			rc;
+		foreach(lc, stmts)
+		{
+			int			rc;
 
-		info->statement++;
-		rc = SPI_execute((const char *) lfirst(lc), false, 0);
-		if (rc == SPI_ERROR_TRANSACTION)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-					 errmsg("transaction control is not allowed in migration SQL"),
-					 errdetail("A migrate_upgrade() or migrate_downgrade() call runs every step in the "
-							   "caller's transaction."),
-					 errhint("Remove BEGIN, COMMIT, ROLLBACK and SAVEPOINT from the revision.")));
-		if (rc == SPI_ERROR_COPY)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("COPY to or from the client is not supported in migration SQL"),
-					 errdetail("Migration SQL runs inside the server, where there is no client to copy from or to."),
-					 errhint("Use INSERT statements, or COPY from a server-side file.")));
-		if (rc < 0)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-		SPI_freetuptable(SPI_tuptable);
+			info->statement++;
+			rc = SPI_execute((const char *) lfirst(lc), false, 0);
+			if (rc == SPI_ERROR_TRANSACTION)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+						 errmsg("transaction control is not allowed in migration SQL"),
+						 errdetail("A migrate_upgrade() or migrate_downgrade() call runs every step in the "
+								   "caller's transaction."),
+						 errhint("Remove BEGIN, COMMIT, ROLLBACK and SAVEPOINT from the revision.")));
+			if (rc == SPI_ERROR_COPY)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("COPY to or from the client is not supported in migration SQL"),
+						 errdetail("Migration SQL runs inside the server, where there is no client to copy from or to."),
+						 errhint("Use INSERT statements, or COPY from a server-side file.")));
+			if (rc < 0)
+				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+			SPI_freetuptable(SPI_tuptable);
+		}
 	}
+	PG_FINALLY();
+	{
+		dbm_step_depth--;
+	}
+	PG_END_TRY();
 
 	AtEOXact_GUC(false, nestlevel);
 }
@@ -523,6 +532,9 @@ dbm_check_reversible(List *ids, const char *target)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("revision \"%s\" is irreversible", id),
+					 target[0] == '-' ?
+					 errdetail("Its downgrade_sql is NULL and downgrading %s step(s) would have to undo it; "
+							   "nothing was run.", target + 1) :
 					 errdetail("Its downgrade_sql is NULL and downgrading to \"%s\" would have to undo it; "
 							   "nothing was run.", target),
 					 errhint("Downgrade to a revision after it, or move the version without running "
@@ -557,7 +569,7 @@ dbmigrate_migrate_upgrade(PG_FUNCTION_ARGS)
 	DbmLogBatch log;
 	int			i;
 
-	dbm_begin_state_change("migrate_upgrade");
+	dbm_begin_state_change("migrate_upgrade", false);
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
 	current = dbm_read_current();
@@ -621,7 +633,7 @@ dbm_downgrade(FunctionCallInfo fcinfo, int nsteps, const char *target)
 	List	   *steps;
 	DbmLogBatch log;
 
-	dbm_begin_state_change("migrate_downgrade");
+	dbm_begin_state_change("migrate_downgrade", false);
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
 	current = dbm_read_current();
@@ -734,7 +746,7 @@ dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 	HTAB	   *bodies;
 	int			i;
 
-	dbm_begin_state_change("migrate_stamp");
+	dbm_begin_state_change("migrate_stamp", false);
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
 	g = dbm_graph_load();

@@ -105,7 +105,7 @@ dbmigrate_seed_users(PG_FUNCTION_ARGS)
 	int			i;
 	uint64		inserted;
 
-	dbm_begin_state_change("seed_users");
+	dbm_begin_state_change("seed_users", true);
 
 	relid = RangeVarGetRelid(makeRangeVar(NULL, "users", -1), NoLock, true);
 	if (!OidIsValid(relid))
