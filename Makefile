@@ -17,9 +17,8 @@ OBJS = \
 DATA = dbmigrate--1.0.sql
 
 # pg_regress: inputs in sql/, expected output in expected/
-REGRESS = setup register targets upgrade downgrade branches stamp history \
-	validate badinput isolation_level guc_isolation privileges seed health \
-	nontransactional
+REGRESS = register badinput nontransactional validate history upgrade downgrade \
+	branches stamp guc_isolation privileges
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 
 # isolation tester: specs in specs/, expected output in expected/

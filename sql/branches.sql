@@ -13,9 +13,10 @@ SELECT dbmigrate.migrate_unregister('001_initial_migration');
 -- state(): the current revisions, and how many (current, ancestor) pairs
 -- have the ancestor current too; that count must always be 0 (version never
 -- holds a revision together with its ancestor).  Written as a string-bodied
--- SQL function so it does not depend on the extension.
+-- SQL function so it does not depend on the extension (jit off: the
+-- planner's default row estimates for the SRFs would otherwise trigger JIT).
 CREATE FUNCTION pg_temp.state(OUT current text, OUT with_ancestor bigint)
-LANGUAGE sql AS $$
+LANGUAGE sql SET jit = off AS $$
 WITH RECURSIVE cur AS (SELECT c AS revision FROM dbmigrate.migrate_current() AS c),
 h AS (SELECT revision, down_revisions FROM dbmigrate.migrate_history()),
 anc(head, ancestor) AS (

@@ -44,6 +44,9 @@ SELECT revision FROM dbmigrate.migrate_downgrade('heads');
 -- unknown revision: 42704
 SELECT revision FROM dbmigrate.migrate_downgrade('no_such_revision');
 \echo :LAST_ERROR_SQLSTATE
+-- a quoted number is a revision id (as in Alembic), not a step count: 42704
+SELECT revision FROM dbmigrate.migrate_downgrade('2');
+\echo :LAST_ERROR_SQLSTATE
 -- a registered revision that is not applied: 55000
 SELECT revision FROM dbmigrate.migrate_downgrade('dn_003_t3');
 \echo :LAST_ERROR_SQLSTATE

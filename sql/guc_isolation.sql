@@ -28,6 +28,10 @@ SHOW search_path;
 -- caller's search_path (so t2 lands in public, owned by the caller, while
 -- t1 is in regress_dbm_gi, owned by regress_dbm_owner).  After the call the
 -- caller's statement_timeout, role and search_path are unchanged.
+-- (PostgreSQL arms statement_timeout once per top-level statement, so the
+-- sleep alone cannot show a leak inside the call; each step therefore
+-- records the settings it sees in table seen, and the caller sleeps 0.1s
+-- after the call, which a leaked 50ms would cancel.)
 --
 SELECT dbmigrate.migrate_register('r1', NULL,
     $$SET statement_timeout = '50ms';
@@ -53,6 +57,7 @@ SELECT c.oid::regclass AS relation, n.nspname AS schema,
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relname IN ('t1', 't2') ORDER BY c.relname;
 -- the caller is unchanged
+SELECT pg_sleep(0.1);
 SELECT current_user = session_user AS caller_is_session_user;
 SHOW statement_timeout;
 SHOW search_path;
@@ -85,6 +90,7 @@ SELECT current_user = session_user AS caller_is_session_user;
 SHOW statement_timeout;
 SHOW search_path;
 COMMIT;
+SELECT pg_sleep(0.1);
 SELECT * FROM public.seen WHERE step IN ('r3', 'r4') ORDER BY step;
 SELECT c.oid::regclass AS relation, n.nspname AS schema,
        pg_get_userbyid(c.relowner) = 'regress_dbm_owner' AS owned_by_role

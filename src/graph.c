@@ -397,7 +397,7 @@ dbm_graph_resolve(DbmGraph *g, const char *target)
 			 pg_mbstrlen(target) < DBMIGRATE_PREFIX_MINLEN ?
 			 errdetail("A prefix must be at least %d characters long to be used as a target.",
 					   DBMIGRATE_PREFIX_MINLEN) : 0,
-			 strspn(target, "0123456789") == len ?
+			 len > 0 && strspn(target, "0123456789") == len ?
 			 errhint("A number is read as a revision id; a relative move is written \"+%s\" or \"-%s\".",
 					 target, target) :
 			 errhint("See the registered revisions with SELECT * FROM dbmigrate.migrate_history();")));

@@ -721,11 +721,26 @@ SELECT is(tap_graph.cur(), '{}'::text[], 'stamp: base clears current');
 SELECT is(tap_graph.ran(), ARRAY['st_rc:up', 'st_rd:up'],
     'stamp: the only SQL that ran in this scenario is the one upgrade''s');
 SELECT results_eq(
-    $$SELECT revision, operation FROM dbmigrate.migrate_log() WHERE id > tap_graph.saved('log_mark')::bigint ORDER BY id$$,
-    $$VALUES ('st_ld_end'::text, 'stamp'::text), ('st_rc', 'upgrade'), ('st_rd', 'upgrade'),
-             ('st_b', 'stamp'), ('st_ld_end', 'stamp'), ('st_rd', 'stamp'), ('st_rc', 'stamp'),
-             ('st_ld_end', 'stamp'), ('st_rd', 'stamp'), ('base', 'stamp')$$,
-    'stamp: the log records every stamp and upgrade in order (stamp heads: one row per head)');
+    $$SELECT revision, operation, checksum IS NOT NULL FROM dbmigrate.migrate_log()
+       WHERE id > tap_graph.saved('log_mark')::bigint ORDER BY id$$,
+    $$VALUES ('st_a'::text, 'stamp'::text, true), ('st_b', 'stamp', true), ('st_lc', 'stamp', true),
+             ('st_ld_end', 'stamp', true),                                   -- stamp st_ld_end
+             ('st_rc', 'upgrade', true), ('st_rd', 'upgrade', true),          -- upgrade st_rd
+             ('st_rd', 'stamp', false), ('st_rc', 'stamp', false),
+             ('st_ld_end', 'stamp', false), ('st_lc', 'stamp', false),        -- stamp st_b
+             ('st_lc', 'stamp', true), ('st_ld_end', 'stamp', true),
+             ('st_rc', 'stamp', true), ('st_rd', 'stamp', true),              -- stamp heads
+             ('st_rd', 'stamp', false), ('st_ld_end', 'stamp', false),
+             ('st_lc', 'stamp', false),                                       -- stamp st_rc
+             ('st_rc', 'stamp', false), ('st_lc', 'stamp', true),
+             ('st_ld_end', 'stamp', true),                                    -- stamp st_ld
+             ('st_ld_end', 'stamp', false), ('st_lc', 'stamp', false),
+             ('st_rc', 'stamp', true), ('st_rd', 'stamp', true),              -- stamp st_rc+1
+             ('st_rd', 'stamp', false), ('st_rc', 'stamp', false),
+             ('st_b', 'stamp', false), ('st_a', 'stamp', false)$$,            -- stamp base
+    'stamp: the log records every step in order; a stamp logs one row per revision whose '
+    'applied state changes (removals newest first with no checksum, then additions oldest '
+    'first with their checksum)');
 
 -- with the branches merged, 'head' is a valid stamp target
 DO $$ BEGIN PERFORM tap_graph.reg('st_m', 'st_ld_end', 'st_rd'); END $$;
