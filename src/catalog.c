@@ -163,7 +163,7 @@ dbm_read_current(void)
 	rc = SPI_execute_plan(dbm_plan(&dbm_plan_read_current,
 								   "SELECT revision FROM dbmigrate.version ORDER BY revision COLLATE \"C\"",
 								   0, NULL),
-						  NULL, NULL, true, 0);
+						  NULL, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.version: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -188,7 +188,7 @@ dbm_read_heads(void)
 	rc = SPI_execute_plan(dbm_plan(&dbm_plan_read_heads,
 								   "SELECT revision FROM dbmigrate.revision WHERE is_head ORDER BY seq",
 								   0, NULL),
-						  NULL, NULL, true, 0);
+						  NULL, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -251,7 +251,7 @@ dbm_read_body(const char *id)
 								   "SELECT " DBM_BODY_COLUMNS " FROM dbmigrate.revision "
 								   "WHERE revision OPERATOR(pg_catalog.=) $1",
 								   1, argtypes),
-						  values, NULL, true, 1);
+						  values, NULL, DBM_FRESH_READ, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 1)
@@ -304,7 +304,7 @@ dbm_read_bodies(List *ids, HTAB **byid)
 								   "SELECT " DBM_BODY_COLUMNS " FROM dbmigrate.revision "
 								   "WHERE revision OPERATOR(pg_catalog.=) ANY ($1)",
 								   1, argtypes),
-						  values, NULL, true, 0);
+						  values, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 

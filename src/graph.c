@@ -85,7 +85,7 @@ dbm_graph_load(void)
 	rc = SPI_execute_plan(dbm_plan(&dbm_plan_load_graph,
 								   "SELECT revision, down_revisions FROM dbmigrate.revision "
 								   "ORDER BY seq", 0, NULL),
-						  NULL, NULL, true, 0);
+						  NULL, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 

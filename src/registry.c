@@ -122,7 +122,7 @@ dbm_read_stored(const char *id)
 								   "      ORDER BY c.seq), r.upgrade_sql, r.downgrade_sql "
 								   "FROM dbmigrate.revision r WHERE r.revision OPERATOR(pg_catalog.=) $1",
 								   1, argtypes),
-						  values, NULL, true, 0);
+						  values, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -196,7 +196,7 @@ dbm_check_parents(DbmRegistration *reg)
 								   "                  WHERE r.revision OPERATOR(pg_catalog.=) u.p) "
 								   "ORDER BY u.n",
 								   1, argtypes),
-						  values, NULL, true, 0);
+						  values, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -268,7 +268,7 @@ dbm_check_no_orphans(const char *id)
 								   "SELECT revision FROM dbmigrate.revision "
 								   "WHERE down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] ORDER BY seq",
 								   1, argtypes),
-						  values, NULL, true, 0);
+						  values, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)

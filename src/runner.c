@@ -513,7 +513,7 @@ dbm_check_reversible(List *ids, const char *target)
 								   "WHERE revision OPERATOR(pg_catalog.=) ANY ($1) "
 								   "AND downgrade_sql IS NULL",
 								   1, argtypes),
-						  values, NULL, true, 0);
+						  values, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)

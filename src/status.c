@@ -175,7 +175,7 @@ dbm_read_last_runs(void)
 								   "operation OPERATOR(pg_catalog.=) 'upgrade' OR checksum IS NOT NULL "
 								   "FROM dbmigrate.log ORDER BY revision, id DESC",
 								   0, NULL),
-						  NULL, NULL, true, 0);
+						  NULL, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.log: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -235,7 +235,7 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs)
 								   "SELECT revision, upgrade_sql, downgrade_sql, checksum "
 								   "FROM dbmigrate.revision ORDER BY seq",
 								   0, NULL),
-						  NULL, NULL, true, 0);
+						  NULL, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -362,7 +362,7 @@ dbmigrate_migrate_history(PG_FUNCTION_ARGS)
 								   "CASE WHEN $1 THEN checksum END "
 								   "FROM dbmigrate.revision ORDER BY seq DESC",
 								   1, argtypes),
-						  args, NULL, true, 0);
+						  args, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 
@@ -450,7 +450,7 @@ dbmigrate_migrate_show(PG_FUNCTION_ARGS)
 								   "registered_at, registered_by "
 								   "FROM dbmigrate.revision WHERE revision OPERATOR(pg_catalog.=) $1",
 								   1, argtypes),
-						  args, NULL, true, 1);
+						  args, NULL, DBM_FRESH_READ, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read revision \"%s\"", node->id);
 
@@ -500,7 +500,7 @@ dbmigrate_migrate_log(PG_FUNCTION_ARGS)
 								   "SELECT id, revision, operation, started_at, duration, run_by, pid, checksum "
 								   "FROM dbmigrate.log ORDER BY id",
 								   0, NULL),
-						  NULL, NULL, true, 0);
+						  NULL, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.log: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -654,7 +654,7 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 								   "            WHERE e.extname OPERATOR(pg_catalog.=) 'dbmigrate'), "
 								   "'problems', $5)",
 								   5, argtypes),
-						  args, NULL, true, 1);
+						  args, NULL, DBM_FRESH_READ, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not build the health document");
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
