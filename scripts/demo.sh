@@ -72,5 +72,5 @@ cat <<MSG
 The demo database is still running. Connect with:
     psql -h 127.0.0.1 -p $PORT -U postgres $DB
 Stop and remove it with:
-    scripts/demo.sh stop
+    ${DBM_DEMO_DIR:+DBM_DEMO_DIR=$DIR }scripts/demo.sh stop
 MSG

@@ -19,6 +19,7 @@ PORT="${DBM_TEST_PORT:-55433}"
 echo "== throwaway cluster in $DIR on 127.0.0.1:$PORT"
 start_cluster "$DIR" "$PORT" || { echo "FAILED: cluster start"; exit 1; }
 [ "${DBM_KEEP_CLUSTER:-0}" = 1 ] || trap 'stop_cluster "$DIR"' EXIT
+echo "   (removed after a successful run; kept for its logs after a failure)"
 
 failures=0
 summary=()
@@ -67,7 +68,11 @@ summary+=("shell scenarios: $shell_ok passed")
 echo "== summary"
 printf '  %s\n' "${summary[@]}"
 if [ $failures -ne 0 ]; then
-    echo "FAILED ($failures suite(s) with failures)"
+    echo "FAILED ($failures suite(s) with failures); cluster and logs kept in $DIR"
     exit 1
 fi
 echo "ALL TESTS PASSED"
+if [ "${DBM_KEEP_CLUSTER:-0}" != 1 ]; then
+    stop_cluster "$DIR"
+    rm -rf "$DIR"
+fi

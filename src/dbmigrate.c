@@ -199,9 +199,9 @@ dbm_begin_state_change(const char *funcname, bool allow_in_step)
 				 errmsg("%s() cannot run at isolation level %s",
 						funcname,
 						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
-				 errdetail("dbmigrate reads the revision state after taking its lock; "
-						   "a transaction snapshot taken earlier could make it apply a "
-						   "revision twice."),
+				 errdetail("dbmigrate reads its state after taking its lock; a transaction "
+						   "snapshot taken before the lock would be stale (for migrations, it "
+						   "could apply a revision twice)."),
 				 errhint("Call it in a READ COMMITTED transaction.")));
 
 	errcallback.callback = dbm_run_lock_callback;

@@ -56,7 +56,7 @@ typedef struct DbmStored
 static char *dbm_register(DbmRegistration *reg);
 static DbmStored *dbm_read_stored(const char *id);
 static void dbm_check_parents(DbmRegistration *reg);
-static void dbm_check_not_redundant(DbmGraph *g, const char *id, List *parents);
+static void dbm_check_not_redundant(DbmGraph *g, const char *what, List *parents);
 static void dbm_recompute_heads(List *ids);
 static void dbm_check_no_orphans(const char *id);
 static void dbm_note_builtin_override(const char *id);
@@ -220,7 +220,7 @@ dbm_check_parents(DbmRegistration *reg)
  *		(42P17): the edge would be implied and would muddle "current".
  */
 static void
-dbm_check_not_redundant(DbmGraph *g, const char *id, List *parents)
+dbm_check_not_redundant(DbmGraph *g, const char *what, List *parents)
 {
 	ListCell   *lc;
 
@@ -239,8 +239,8 @@ dbm_check_not_redundant(DbmGraph *g, const char *id, List *parents)
 			if (other != idx && anc[other])
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-						 errmsg("parent \"%s\" of revision \"%s\" is an ancestor of its other parent \"%s\"",
-								g->nodes[other].id, id, g->nodes[idx].id),
+						 errmsg("parent \"%s\" of %s is an ancestor of its other parent \"%s\"",
+								g->nodes[other].id, what, g->nodes[idx].id),
 						 errdetail("A merge joins heads of separate branches; an ancestor is already implied."),
 						 errhint("Drop \"%s\" from the parents.", g->nodes[other].id)));
 		}
@@ -443,6 +443,17 @@ dbm_register(DbmRegistration *reg)
 					parents = lappend(parents, resolved);
 			}
 		}
+		/* 'heads' that is a single head already: nothing to merge, say so */
+		if (list_length(parents) == 1 && dbm_list_has_id(reg->parents, "heads") &&
+			list_length(reg->parents) == 1)
+		{
+			ereport(NOTICE,
+					(errmsg("nothing to merge: the revision graph has one head, \"%s\"",
+							(const char *) linitial(parents))));
+			dbm_leave_owner(&oc);
+			dbm_spi_finish();
+			return pstrdup((const char *) linitial(parents));
+		}
 		if (list_length(parents) < 2)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -461,7 +472,8 @@ dbm_register(DbmRegistration *reg)
 	{
 		if (g == NULL)
 			g = dbm_graph_load();
-		dbm_check_not_redundant(g, id, reg->parents);
+		dbm_check_not_redundant(g, reg->merge ? "the merge" : psprintf("revision \"%s\"", id),
+								reg->parents);
 	}
 
 	st = dbm_read_stored(id);
