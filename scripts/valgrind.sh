@@ -10,7 +10,8 @@ set +e
 ensure_packages
 command -v valgrind >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
 cd "$DBM_ROOT"
-build_and_install "-O0 -g" || exit 1
+# uses the installed build (PGXS builds with -g); run "make install" first
+[ -f "$("$PG_CONFIG" --pkglibdir)/dbmigrate.so" ] || build_and_install || exit 1
 
 DIR="${DBM_VG_DIR:-$(mktemp -d /tmp/dbmigrate-valgrind.XXXXXX)}"
 PORT="${DBM_VG_PORT:-55434}"

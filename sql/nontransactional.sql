@@ -197,6 +197,24 @@ SELECT * FROM nt_state;
 SELECT revision, message FROM dbmigrate.migrate_downgrade(1);
 SELECT to_regclass('nt_labels') AS nt_labels, to_regprocedure('nt_label(int)') AS nt_label;
 
+-- SET CONSTRAINTS would change constraint checking for the rest of the caller's
+-- transaction (it is not a GUC, so the per-step nest level cannot undo it): 0A000
+SELECT dbmigrate.migrate_register('nt9', NULL, 'SET CONSTRAINTS ALL DEFERRED', NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT dbmigrate.migrate_register('nt9', NULL, 'CREATE TABLE nt9(); SET CONSTRAINTS ALL IMMEDIATE', NULL);
+\echo :LAST_ERROR_SQLSTATE
+-- dropping or altering dbmigrate itself from a migration: 55006, in either direction
+SELECT dbmigrate.migrate_register('nt9', NULL, 'DROP EXTENSION dbmigrate', '');
+\echo :LAST_ERROR_SQLSTATE
+SELECT dbmigrate.migrate_register('nt9', NULL, 'SELECT 1', 'DROP EXTENSION IF EXISTS pgcrypto, dbmigrate CASCADE');
+\echo :LAST_ERROR_SQLSTATE
+SELECT dbmigrate.migrate_register('nt9', NULL, 'ALTER EXTENSION dbmigrate UPDATE', '');
+\echo :LAST_ERROR_SQLSTATE
+-- other extensions are fine
+SELECT dbmigrate.migrate_register('nt9', NULL, 'DROP EXTENSION IF EXISTS no_such_ext', '');
+SELECT dbmigrate.migrate_unregister('nt9');
+SELECT count(*) AS nt9_registered FROM dbmigrate.revision WHERE revision = 'nt9';
+
 -- clean up
 SELECT revision FROM dbmigrate.migrate_downgrade('base');
 SELECT to_regclass('nt_t') AS nt_t, to_regclass('nt_before') AS nt_before;

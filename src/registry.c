@@ -543,9 +543,12 @@ dbm_register(DbmRegistration *reg)
 			values[0] = CStringGetTextDatum(id);
 			values[1] = CStringGetTextDatum(reg->message);
 			dbm_exec(&dbm_plan_update_message,
-					 "UPDATE dbmigrate.revision SET message = $2 "
+					 "UPDATE dbmigrate.revision SET message = $2, builtin = false "
 					 "WHERE revision OPERATOR(pg_catalog.=) $1",
 					 2, argtypes, values, NULL, SPI_OK_UPDATE);
+			/* a changed message makes the install script's row the user's own */
+			if (st->builtin)
+				dbm_note_builtin_override(id);
 		}
 	}
 	else
@@ -568,7 +571,9 @@ dbm_register(DbmRegistration *reg)
 					 errdetail("Stored checksum %s, given %s; the stored text is unchanged.",
 							   st->checksum, checksum),
 					 errhint("Put the change in a new revision, or downgrade below \"%s\" before "
-							 "registering it again.", id)));
+							 "registering it again (if its own downgrade cannot run, stamp its "
+							 "parent with migrate_stamp(), undo its objects by hand, then register "
+							 "it again).", id)));
 
 		if (parents_changed && st->children != NIL)
 			ereport(ERROR,

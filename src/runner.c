@@ -21,6 +21,7 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "tcop/dest.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -135,7 +136,19 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
 			int			rc;
 
 			info->statement++;
+#if PG_VERSION_NUM >= 140000
+			{
+				/* rows a statement returns are discarded, never held in memory */
+				SPIExecuteOptions options;
+
+				memset(&options, 0, sizeof(options));
+				options.read_only = false;
+				options.dest = None_Receiver;
+				rc = SPI_execute_extended((const char *) lfirst(lc), &options);
+			}
+#else
 			rc = SPI_execute((const char *) lfirst(lc), false, 0);
+#endif
 			if (rc == SPI_ERROR_TRANSACTION)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),

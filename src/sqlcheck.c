@@ -44,6 +44,7 @@ static List *dbm_raw_parse(const char *sql, const char *revision, const char *di
 static const char *dbm_nontransactional_kind(Node *stmt);
 static void dbm_normalize(StringInfo buf, const char *sql);
 static bool dbm_is_id_char(pg_wchar c);
+static bool dbm_drops_dbmigrate(Node *stmt);
 
 #if PG_VERSION_NUM >= 140000
 #define DBM_RAW_PARSE(sql) raw_parser((sql), RAW_PARSE_DEFAULT)
@@ -340,6 +341,28 @@ dbm_nontransactional_kind(Node *stmt)
 }
 
 /*
+ * dbm_drops_dbmigrate
+ *		Whether a statement is DROP EXTENSION or ALTER EXTENSION on dbmigrate.
+ */
+static bool
+dbm_drops_dbmigrate(Node *stmt)
+{
+	if (IsA(stmt, DropStmt) && ((DropStmt *) stmt)->removeType == OBJECT_EXTENSION)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((DropStmt *) stmt)->objects)
+			if (IsA(lfirst(lc), String) && strcmp(strVal(lfirst(lc)), "dbmigrate") == 0)
+				return true;
+	}
+	if (IsA(stmt, AlterExtensionStmt))
+		return strcmp(((AlterExtensionStmt *) stmt)->extname, "dbmigrate") == 0;
+	if (IsA(stmt, AlterExtensionContentsStmt))
+		return strcmp(((AlterExtensionContentsStmt *) stmt)->extname, "dbmigrate") == 0;
+	return false;
+}
+
+/*
  * dbm_check_migration_sql
  *		Parse one migration SQL text with the server's parser and refuse, at
  *		registration, what could never run inside migrate_upgrade():
@@ -369,6 +392,24 @@ dbm_check_migration_sql(const char *sql, const char *revision, const char *direc
 							   direction, revision),
 					 errhint("Remove the transaction control statements; to commit between steps, "
 							 "call migrate_upgrade(<revision>) in separate transactions.")));
+
+		if (IsA(stmt, ConstraintsSetStmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("SET CONSTRAINTS is not allowed in migration SQL"),
+					 errdetail("The %s_sql of revision \"%s\" contains SET CONSTRAINTS, which changes "
+							   "constraint checking for the rest of the caller's transaction; it "
+							   "cannot be confined to one revision.", direction, revision),
+					 errhint("Declare the constraint DEFERRABLE INITIALLY DEFERRED in the revision "
+							 "instead, or order the statements so the checks pass.")));
+
+		if (dbm_drops_dbmigrate(stmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("migration SQL must not drop or alter the dbmigrate extension"),
+					 errdetail("The %s_sql of revision \"%s\" drops or alters extension \"dbmigrate\", "
+							   "whose tables record the run in progress.", direction, revision),
+					 errhint("Run DROP EXTENSION or ALTER EXTENSION dbmigrate outside migrations.")));
 
 		kind = dbm_nontransactional_kind(stmt);
 		if (kind != NULL)

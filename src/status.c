@@ -629,6 +629,10 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
+
+		/* only a graph that cannot be read is a health finding; cancels etc. propagate */
+		if (edata->sqlerrcode != ERRCODE_DATA_CORRUPTED)
+			ReThrowError(edata);
 		problems = list_make1(edata);
 		problem_texts = list_make1(psprintf("%s (SQLSTATE %s)", edata->message,
 											unpack_sql_state(edata->sqlerrcode)));

@@ -172,23 +172,39 @@ SELECT dbmigrate.migrate_register('r3', 'r2', 'CREATE TABLE dr_t3(id int)', 'DRO
 SELECT * FROM dbmigrate.migrate_upgrade('r2');
 SQL
 
+createdb_fresh msg
+"${PSQL[@]}" -d "$(dbname msg)" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION dbmigrate CASCADE;
+-- the same SQL with a new message: the install script's row becomes the user's own
+SELECT dbmigrate.migrate_register('001_initial_migration', NULL,
+       (SELECT upgrade_sql FROM dbmigrate.migrate_show('001_initial_migration')),
+       (SELECT downgrade_sql FROM dbmigrate.migrate_show('001_initial_migration')),
+       'Create the users table (our wording)');
+SELECT dbmigrate.migrate_register('r1', '001_initial_migration', 'CREATE TABLE dr_t1(id int)', 'DROP TABLE dr_t1', 'one');
+SELECT dbmigrate.migrate_register('r2', 'r1', 'CREATE TABLE dr_t2(id int)', 'DROP TABLE dr_t2', 'two');
+SELECT dbmigrate.migrate_register('r3', 'r2', 'CREATE TABLE dr_t3(id int)', 'DROP TABLE dr_t3', 'three');
+SELECT * FROM dbmigrate.migrate_upgrade('r2');
+SQL
+
 # sanity of the sources themselves
 [ "$(q keep "SELECT string_agg(revision || ' ' || operation, ', ' ORDER BY id) FROM dbmigrate.migrate_log()")" \
   = "001_initial_migration upgrade, r1 upgrade, r2 upgrade, r2 downgrade, r2 upgrade" ] \
     || fail "source keep: unexpected log"
 [ "$(count_001 keep)" = 1 ] && [ "$(count_001 unreg)" = 0 ] && [ "$(count_001 redef)" = 1 ] \
-    || fail "sources: 001_initial_migration should be registered once, not at all, once"
+    && [ "$(count_001 msg)" = 1 ] \
+    || fail "sources: 001_initial_migration should be registered once, not at all, once, once"
 [ "$(q redef "SELECT upgrade_sql FROM dbmigrate.migrate_show('001_initial_migration')")" = "$REDEF_SQL" ] \
     || fail "source redef: 001_initial_migration was not redefined"
-for src in keep unreg redef; do
+for src in keep unreg redef msg; do
     [ "$(q $src "SELECT string_agg(c, ',') FROM dbmigrate.migrate_current() c")" = r2 ] \
         || fail "source $src: current should be r2"
 done
-ok "sources built: keep, unreg, redef (all at r2, r3 pending)"
+ok "sources built: keep, unreg, redef, msg (all at r2, r3 pending)"
 
 # ---- full dumps: custom format + pg_restore, plain format + psql ------------
 
-for src in keep unreg redef; do
+for src in keep unreg redef msg; do
     pg_dump -Fc -d "$(dbname $src)" -f "$WORK/$src.dump" || fail "pg_dump -Fc of $src failed"
     pg_dump -Fp -d "$(dbname $src)" -f "$WORK/$src.sql" || fail "pg_dump (plain) of $src failed"
 
@@ -209,12 +225,17 @@ for src in keep unreg redef; do
         same_state "$src" "$dst" "$dst"
 
         case "$src" in
-            keep|redef) [ "$(count_001 "$dst")" = 1 ] || fail "$dst: 001_initial_migration should be registered exactly once" ;;
+            keep|redef|msg) [ "$(count_001 "$dst")" = 1 ] || fail "$dst: 001_initial_migration should be registered exactly once" ;;
             unreg) [ "$(count_001 "$dst")" = 0 ] || fail "$dst: the unregistered 001_initial_migration came back" ;;
         esac
         if [ "$src" = redef ]; then
             [ "$(q "$dst" "SELECT upgrade_sql FROM dbmigrate.migrate_show('001_initial_migration')")" = "$REDEF_SQL" ] \
                 || fail "$dst: 001_initial_migration lost its redefined SQL"
+        fi
+        if [ "$src" = msg ]; then
+            [ "$(q "$dst" "SELECT message FROM dbmigrate.migrate_show('001_initial_migration')")" \
+              = "Create the users table (our wording)" ] \
+                || fail "$dst: 001_initial_migration lost its new message"
         fi
         ok "$dst: 001_initial_migration registered $(count_001 "$dst") time(s), as in the source"
 
@@ -231,7 +252,7 @@ done
 
 # ---- --data-only into a database with a freshly created extension ----------
 
-for src in keep unreg redef; do
+for src in keep unreg redef msg; do
     pg_dump -Fc --data-only -d "$(dbname $src)" -f "$WORK/$src.data.dump" || fail "pg_dump --data-only of $src failed"
     dst="${src}_dataonly"
     createdb_fresh "$dst"
@@ -242,7 +263,7 @@ for src in keep unreg redef; do
     ok "$dst: data restored without errors over a fresh CREATE EXTENSION"
     same_state "$src" "$dst" "$dst"
     case "$src" in
-        keep|redef) [ "$(count_001 "$dst")" = 1 ] || fail "$dst: 001_initial_migration should be registered exactly once" ;;
+        keep|redef|msg) [ "$(count_001 "$dst")" = 1 ] || fail "$dst: 001_initial_migration should be registered exactly once" ;;
         unreg) [ "$(count_001 "$dst")" = 0 ] || fail "$dst: the unregistered 001_initial_migration came back" ;;
     esac
     upgrade_applies_only_r3 "$dst" "$dst"
