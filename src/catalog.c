@@ -63,6 +63,40 @@ dbm_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
+ * dbm_string_hash
+ *		A hash table in the current memory context whose entries start with a
+ *		char * key (the string is compared, not the pointer).
+ */
+static uint32
+dbm_string_key_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+dbm_string_key_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
+}
+
+HTAB *
+dbm_string_hash(const char *name, long nelem, Size entrysize)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = entrysize;
+	ctl.hash = dbm_string_key_hash;
+	ctl.match = dbm_string_key_match;
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create(name, Max(nelem, 16), &ctl,
+					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+/*
  * dbm_spi_text
  *		Column col of an SPI tuple as a C string, or NULL.
  */
@@ -150,26 +184,34 @@ dbm_list_equal_ids(List *a, List *b)
 }
 
 /*
+ * dbm_read_ids
+ *		The first column of a kept query without parameters, as C strings.
+ */
+static List *
+dbm_read_ids(SPIPlanPtr *slot, const char *sql)
+{
+	List	   *result = NIL;
+	int			rc;
+	uint64		i;
+
+	rc = SPI_execute_plan(dbm_plan(slot, sql, 0, NULL), NULL, NULL, DBM_FRESH_READ, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate's tables: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+		result = lappend(result, dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	SPI_freetuptable(SPI_tuptable);
+	return result;
+}
+
+/*
  * dbm_read_current
  *		The applied heads (dbmigrate.version), sorted by id.
  */
 List *
 dbm_read_current(void)
 {
-	List	   *result = NIL;
-	int			rc;
-	uint64		i;
-
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_read_current,
-								   "SELECT revision FROM dbmigrate.version ORDER BY revision COLLATE \"C\"",
-								   0, NULL),
-						  NULL, NULL, DBM_FRESH_READ, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.version: %s", SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
-		result = lappend(result, dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	SPI_freetuptable(SPI_tuptable);
-	return result;
+	return dbm_read_ids(&dbm_plan_read_current,
+						"SELECT revision FROM dbmigrate.version ORDER BY revision COLLATE \"C\"");
 }
 
 /*
@@ -181,20 +223,8 @@ dbm_read_current(void)
 List *
 dbm_read_heads(void)
 {
-	List	   *result = NIL;
-	int			rc;
-	uint64		i;
-
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_read_heads,
-								   "SELECT revision FROM dbmigrate.revision WHERE is_head ORDER BY seq",
-								   0, NULL),
-						  NULL, NULL, DBM_FRESH_READ, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
-		result = lappend(result, dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	SPI_freetuptable(SPI_tuptable);
-	return result;
+	return dbm_read_ids(&dbm_plan_read_heads,
+						"SELECT revision FROM dbmigrate.revision WHERE is_head ORDER BY seq");
 }
 
 /*
@@ -275,27 +305,12 @@ typedef struct DbmBodyEntry
 	DbmBody    *body;
 } DbmBodyEntry;
 
-static uint32
-dbm_body_hash(const void *key, Size keysize)
-{
-	const char *s = *(const char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, (int) strlen(s));
-}
-
-static int
-dbm_body_match(const void *key1, const void *key2, Size keysize)
-{
-	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
-}
-
 DbmBody *
 dbm_read_bodies(List *ids, HTAB **byid)
 {
 	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		values[1];
 	DbmBody    *bodies;
-	HASHCTL		ctl;
 	int			rc;
 	uint64		i;
 
@@ -308,14 +323,7 @@ dbm_read_bodies(List *ids, HTAB **byid)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(DbmBodyEntry);
-	ctl.hash = dbm_body_hash;
-	ctl.match = dbm_body_match;
-	ctl.hcxt = CurrentMemoryContext;
-	*byid = hash_create("dbmigrate revision bodies", Max(list_length(ids), 16), &ctl,
-						HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	*byid = dbm_string_hash("dbmigrate revision bodies", list_length(ids), sizeof(DbmBodyEntry));
 
 	bodies = palloc0(sizeof(DbmBody) * Max(SPI_processed, 1));
 	for (i = 0; i < SPI_processed; i++)

@@ -73,6 +73,7 @@ extern DbmGraph *dbm_graph_load(void);
 extern int	dbm_graph_find(DbmGraph *g, const char *id);
 extern void dbm_graph_mark_ancestors(DbmGraph *g, int start, bool *mark);
 extern void dbm_graph_mark_descendants(DbmGraph *g, int start, bool *mark);
+extern void dbm_graph_mark_heads(DbmGraph *g, bool *mark);
 extern bool *dbm_graph_applied(DbmGraph *g, List *current);
 extern List *dbm_graph_known(DbmGraph *g, List *current, List **missing);
 extern List *dbm_graph_maximal(DbmGraph *g, const bool *set);
@@ -86,6 +87,7 @@ extern int	dbm_graph_position(DbmGraph *g, const char *target);
 
 /* catalog.c */
 extern SPIPlanPtr dbm_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
+extern HTAB *dbm_string_hash(const char *name, long nelem, Size entrysize);
 extern List *dbm_read_current(void);
 extern List *dbm_read_heads(void);
 extern void dbm_write_current(List *ids);

@@ -33,26 +33,11 @@ typedef struct DbmIdEntry
 	int			index;
 } DbmIdEntry;
 
-static uint32 dbm_id_hash(const void *key, Size keysize);
-static int	dbm_id_match(const void *key1, const void *key2, Size keysize);
+static void dbm_graph_mark(DbmGraph *g, int start, bool *mark, bool towards_parents);
 static void dbm_graph_inconsistent(const char *child, const char *parent, const char *why);
 
 /* global variables */
 static SPIPlanPtr dbm_plan_load_graph = NULL;
-
-static uint32
-dbm_id_hash(const void *key, Size keysize)
-{
-	const char *s = *(const char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, (int) strlen(s));
-}
-
-static int
-dbm_id_match(const void *key1, const void *key2, Size keysize)
-{
-	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
-}
 
 static void
 dbm_graph_inconsistent(const char *child, const char *parent, const char *why)
@@ -76,7 +61,6 @@ DbmGraph *
 dbm_graph_load(void)
 {
 	DbmGraph   *g = palloc0(sizeof(DbmGraph));
-	HASHCTL		ctl;
 	SPITupleTable *tt;
 	int			rc;
 	int			i;
@@ -93,14 +77,7 @@ dbm_graph_load(void)
 	g->n = (int) SPI_processed;
 	g->nodes = palloc0(sizeof(DbmNode) * Max(g->n, 1));
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(DbmIdEntry);
-	ctl.hash = dbm_id_hash;
-	ctl.match = dbm_id_match;
-	ctl.hcxt = CurrentMemoryContext;
-	g->byid = hash_create("dbmigrate revision ids", Max(g->n, 16), &ctl,
-						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	g->byid = dbm_string_hash("dbmigrate revision ids", g->n, sizeof(DbmIdEntry));
 
 	nchild = palloc0(sizeof(int) * Max(g->n, 1));
 	for (i = 0; i < g->n; i++)
@@ -179,12 +156,13 @@ dbm_graph_find(DbmGraph *g, const char *id)
 }
 
 /*
- * dbm_graph_mark_ancestors
- *		Set mark[] for start and all its ancestors.  Stops at nodes already
- *		marked, so repeated calls over a growing set stay linear overall.
+ * dbm_graph_mark
+ *		Set mark[] for start and everything reachable from it towards the
+ *		parents (ancestors) or the children (descendants).  Stops at nodes
+ *		already marked, so repeated calls over a growing set stay linear.
  */
-void
-dbm_graph_mark_ancestors(DbmGraph *g, int start, bool *mark)
+static void
+dbm_graph_mark(DbmGraph *g, int start, bool *mark, bool towards_parents)
 {
 	int		   *stack;
 	int			top = 0;
@@ -197,54 +175,46 @@ dbm_graph_mark_ancestors(DbmGraph *g, int start, bool *mark)
 	while (top > 0)
 	{
 		DbmNode    *node = &g->nodes[stack[--top]];
+		int			n = towards_parents ? node->nparents : node->nchildren;
+		int		   *next = towards_parents ? node->parents : node->children;
 		int			k;
 
-		for (k = 0; k < node->nparents; k++)
+		for (k = 0; k < n; k++)
 		{
-			int			p = node->parents[k];
-
-			if (!mark[p])
+			if (!mark[next[k]])
 			{
-				mark[p] = true;
-				stack[top++] = p;
+				mark[next[k]] = true;
+				stack[top++] = next[k];
 			}
 		}
 	}
 	pfree(stack);
 }
 
-/*
- * dbm_graph_mark_descendants
- *		Set mark[] for start and all its descendants.
- */
+void
+dbm_graph_mark_ancestors(DbmGraph *g, int start, bool *mark)
+{
+	dbm_graph_mark(g, start, mark, true);
+}
+
 void
 dbm_graph_mark_descendants(DbmGraph *g, int start, bool *mark)
 {
-	int		   *stack;
-	int			top = 0;
+	dbm_graph_mark(g, start, mark, false);
+}
 
-	if (mark[start])
-		return;
-	stack = palloc(sizeof(int) * g->n);
-	mark[start] = true;
-	stack[top++] = start;
-	while (top > 0)
-	{
-		DbmNode    *node = &g->nodes[stack[--top]];
-		int			k;
+/*
+ * dbm_graph_mark_heads
+ *		Mark every head and its ancestors: the whole graph.
+ */
+void
+dbm_graph_mark_heads(DbmGraph *g, bool *mark)
+{
+	int			i;
 
-		for (k = 0; k < node->nchildren; k++)
-		{
-			int			c = node->children[k];
-
-			if (!mark[c])
-			{
-				mark[c] = true;
-				stack[top++] = c;
-			}
-		}
-	}
-	pfree(stack);
+	for (i = 0; i < g->n; i++)
+		if (g->nodes[i].nchildren == 0)
+			dbm_graph_mark(g, i, mark, true);
 }
 
 /*

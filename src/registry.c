@@ -54,6 +54,7 @@ typedef struct DbmStored
 } DbmStored;
 
 static char *dbm_register(DbmRegistration *reg);
+static void dbm_registration_args(FunctionCallInfo fcinfo, DbmRegistration *reg);
 static DbmStored *dbm_read_stored(const char *id);
 static void dbm_check_parents(DbmRegistration *reg);
 static void dbm_check_not_redundant(DbmGraph *g, const char *what, List *parents);
@@ -642,6 +643,21 @@ dbm_register(DbmRegistration *reg)
 }
 
 /*
+ * dbm_registration_args
+ *		The arguments both migrate_register forms share: revision (0),
+ *		upgrade_sql (2), downgrade_sql (3) and message (4).
+ */
+static void
+dbm_registration_args(FunctionCallInfo fcinfo, DbmRegistration *reg)
+{
+	memset(reg, 0, sizeof(*reg));
+	reg->id = dbm_text_arg(fcinfo, 0, "revision");
+	reg->upgrade_sql = dbm_text_arg(fcinfo, 2, "upgrade_sql");
+	reg->downgrade_sql = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	reg->message = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+}
+
+/*
  * migrate_register(revision text, down_revision text, upgrade_sql text,
  *					downgrade_sql text DEFAULT NULL, message text DEFAULT NULL)
  *		RETURNS text
@@ -661,8 +677,7 @@ dbmigrate_migrate_register(PG_FUNCTION_ARGS)
 {
 	DbmRegistration reg;
 
-	memset(&reg, 0, sizeof(reg));
-	reg.id = dbm_text_arg(fcinfo, 0, "revision");
+	dbm_registration_args(fcinfo, &reg);
 	if (!PG_ARGISNULL(1))
 	{
 		char	   *parent = text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -681,9 +696,6 @@ dbmigrate_migrate_register(PG_FUNCTION_ARGS)
 					 errhint("Pass NULL for a root revision.")));
 		reg.parents = list_make1(parent);
 	}
-	reg.upgrade_sql = dbm_text_arg(fcinfo, 2, "upgrade_sql");
-	reg.downgrade_sql = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
-	reg.message = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
 	PG_RETURN_TEXT_P(cstring_to_text(dbm_register(&reg)));
 }
 
@@ -700,13 +712,9 @@ dbmigrate_migrate_register_merge(PG_FUNCTION_ARGS)
 {
 	DbmRegistration reg;
 
-	memset(&reg, 0, sizeof(reg));
-	reg.id = dbm_text_arg(fcinfo, 0, "revision");
+	dbm_registration_args(fcinfo, &reg);
 	if (!PG_ARGISNULL(1))
 		reg.parents = dbm_array_to_ids(PG_GETARG_ARRAYTYPE_P(1));
-	reg.upgrade_sql = dbm_text_arg(fcinfo, 2, "upgrade_sql");
-	reg.downgrade_sql = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
-	reg.message = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
 	PG_RETURN_TEXT_P(cstring_to_text(dbm_register(&reg)));
 }
 

@@ -324,11 +324,7 @@ dbm_plan_upgrade(DbmGraph *g, bool *applied, const char *target)
 				 errhint("To move back, call migrate_downgrade('%s').", target)));
 
 	if (strcmp(target, "heads") == 0)
-	{
-		for (i = 0; i < g->n; i++)
-			if (g->nodes[i].nchildren == 0)
-				dbm_graph_mark_ancestors(g, i, want);
-	}
+		dbm_graph_mark_heads(g, want);
 	else if (target[0] == '+')
 	{
 		int			n = dbm_parse_count(target + 1, target);
@@ -767,11 +763,7 @@ dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 	after = palloc0(sizeof(bool) * Max(g->n, 1));
 
 	if (strcmp(target, "heads") == 0)
-	{
-		for (i = 0; i < g->n; i++)
-			if (g->nodes[i].nchildren == 0)
-				dbm_graph_mark_ancestors(g, i, after);
-	}
+		dbm_graph_mark_heads(g, after);
 	else if (strcmp(target, "base") != 0)
 	{
 		if (target[0] == '+' || target[0] == '-')

@@ -75,20 +75,6 @@ static SPIPlanPtr dbm_plan_log = NULL;
 static SPIPlanPtr dbm_plan_all_bodies = NULL;
 static SPIPlanPtr dbm_plan_health = NULL;
 
-static uint32
-dbm_str_hash(const void *key, Size keysize)
-{
-	const char *s = *(const char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, (int) strlen(s));
-}
-
-static int
-dbm_str_match(const void *key1, const void *key2, Size keysize)
-{
-	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
-}
-
 static void
 dbm_put_ids(Tuplestorestate *store, TupleDesc desc, List *ids)
 {
@@ -156,19 +142,11 @@ dbm_require_show_privilege(void)
 static HTAB *
 dbm_read_last_runs(void)
 {
-	HASHCTL		ctl;
 	HTAB	   *runs;
 	int			rc;
 	uint64		i;
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(DbmLastRun);
-	ctl.hash = dbm_str_hash;
-	ctl.match = dbm_str_match;
-	ctl.hcxt = CurrentMemoryContext;
-	runs = hash_create("dbmigrate last runs", 256, &ctl,
-					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	runs = dbm_string_hash("dbmigrate last runs", 256, sizeof(DbmLastRun));
 
 	rc = SPI_execute_plan(dbm_plan(&dbm_plan_last_runs,
 								   "SELECT DISTINCT ON (revision) revision, started_at, run_by::text, checksum, "
