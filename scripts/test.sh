@@ -2,7 +2,8 @@
 # Runs every dbmigrate test against a throwaway PostgreSQL cluster:
 #   1. pg_regress suite (sql/ -> expected/) and isolation specs (specs/)
 #   2. pgTAP suite (test/*.sql) through pg_prove
-#   3. shell scenarios (test/shell/*.sh): killed backends, pg_dump/restore
+#   3. shell scenarios (test/shell/*.sh): killed backends, pg_dump/restore, examples, memory
+#   4. the pg_regress suite again with the server under valgrind (DBM_SKIP_VALGRIND=1 skips it)
 # Installs missing Debian packages first; builds with -Werror.
 # Environment: DBM_TEST_PORT (default 55433), DBM_TEST_DIR (default: a new temp dir),
 #              DBM_KEEP_CLUSTER=1 to leave the cluster running afterwards.
@@ -64,6 +65,16 @@ for t in test/shell/*.sh; do
     fi
 done
 summary+=("shell scenarios: $shell_ok passed")
+
+echo "== pg_regress with the server under valgrind (scripts/valgrind.sh)"
+if [ "${DBM_SKIP_VALGRIND:-0}" = 1 ]; then
+    summary+=("valgrind: skipped (DBM_SKIP_VALGRIND=1)")
+elif DBM_VG_PORT=$((PORT + 1)) DBM_VG_DIR="$DIR/valgrind" scripts/valgrind.sh >"$DIR/valgrind.log" 2>&1; then
+    tail -n 2 "$DIR/valgrind.log"
+    summary+=("valgrind: clean")
+else
+    cat "$DIR/valgrind.log"; failures=$((failures + 1)); summary+=("valgrind: FAILED")
+fi
 
 echo "== summary"
 printf '  %s\n' "${summary[@]}"
