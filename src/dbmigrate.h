@@ -19,6 +19,11 @@
 #include "nodes/pg_list.h"
 #include "utils/tuplestore.h"
 
+/* compatibility with older servers (PostgreSQL 13 and 14) */
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(className) EmitWarningsOnPlaceholders(className)
+#endif
+
 #ifndef DBMIGRATE_VERSION
 #define DBMIGRATE_VERSION "1.0"
 #endif
