@@ -26,7 +26,8 @@ CREATE TABLE dbmigrate.revision (
     CONSTRAINT revision_id_check CHECK (pg_catalog.length(revision) BETWEEN 1 AND 255)
 );
 CREATE INDEX revision_head_idx ON dbmigrate.revision (seq) WHERE is_head;
-CREATE INDEX revision_down_revisions_idx ON dbmigrate.revision USING gin (down_revisions);
+CREATE INDEX revision_down_revisions_idx ON dbmigrate.revision USING gin (down_revisions)
+    WITH (fastupdate = off);
 
 COMMENT ON TABLE dbmigrate.revision IS
 'One row per registered revision (Alembic revision file). down_revisions = parents ({} = root); '
@@ -89,12 +90,13 @@ REVOKE ALL ON SEQUENCE dbmigrate.revision_seq_seq, dbmigrate.log_id_seq FROM PUB
 CREATE FUNCTION dbmigrate.revision_mark_parents() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET enable_seqscan = off
 AS $$
 BEGIN
     UPDATE dbmigrate.revision r SET is_head = false
-      FROM (SELECT DISTINCT pg_catalog.unnest(n.down_revisions) AS parent
-              FROM new_revisions n) p
-     WHERE r.revision OPERATOR(pg_catalog.=) p.parent AND r.is_head;
+     WHERE r.revision OPERATOR(pg_catalog.=) ANY (ARRAY(
+               SELECT pg_catalog.unnest(n.down_revisions) FROM new_revisions n))
+       AND r.is_head;
     RETURN NULL;
 END
 $$;

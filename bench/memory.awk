@@ -11,7 +11,7 @@ $2 ~ /_kb$/ { kb[$1, $2] = $3; next }
 }
 
 END {
-    print "| after step | raw: contexts total | raw: largest context | dbmigrate: contexts total | dbmigrate: largest context |"
+    print "| after step | raw: all contexts | raw: largest | dbmigrate: all contexts | dbmigrate: largest |"
     print "|---:|---:|---|---:|---|"
     for (i = 1; i <= npts; i++) {
         p = pts[i]

@@ -15,8 +15,10 @@
 #
 # Environment: BENCH_SIZES ("200 1000 10000"), BENCH_REPS (5 for N <= 1000,
 # 3 above), BENCH_QUICK=1 (sizes 200 1000, 2 reps), BENCH_CALLS (50),
-# BENCH_DIR (/tmp/dbm-bench), BENCH_PORT (55455), BENCH_KEEP=1 (leave the
-# cluster running).  Assumes `make install` was done.
+# BENCH_PARTS (all of "register updown cheap calls branchy memory"),
+# BENCH_DIR (/dev/shm/dbm-bench when /dev/shm has 6 GB free, else
+# /tmp/dbm-bench), BENCH_PORT (55455), BENCH_KEEP=1 (leave the cluster
+# running and its directory in place).  Assumes `make install` was done.
 
 set -euo pipefail
 export LC_ALL=C
@@ -35,6 +37,13 @@ else
     REPS_LARGE="${BENCH_REPS:-3}"
 fi
 CALLS="${BENCH_CALLS:-50}"
+PARTS="${BENCH_PARTS:-register updown cheap calls branchy memory}"
+# On tmpfs when there is room: creating and dropping 10,000 tables is file
+# system work, and a disk shared with other jobs makes it noisy.
+if [ -z "${BENCH_DIR:-}" ] && [ -d /dev/shm ] &&
+    [ "$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')" -gt $((6 * 1024 * 1024)) ]; then
+    BENCH_DIR=/dev/shm/dbm-bench
+fi
 DIR="${BENCH_DIR:-/tmp/dbm-bench}"
 PORT="${BENCH_PORT:-55455}"
 RESULTS="$BENCH_HOME/results"
@@ -56,15 +65,21 @@ WORK="$DIR.work"
 rm -rf "$WORK"
 mkdir -p "$WORK" "$RESULTS"
 SAMPLES="$WORK/samples.tsv"     # case N method rep ms
-MEMORY="$WORK/memory.tsv"       # method point total_bytes top_context top_bytes
+MEMORY="$WORK/memory.tsv"       # method key value, and method point total_bytes top_contexts
 : >"$SAMPLES"
 : >"$MEMORY"
+
+# the library every session loads: a `make install` during the run would
+# mix two builds in one table, so it is fingerprinted at start and end
+SO="$("$PG_CONFIG" --pkglibdir)/dbmigrate.so"
+so_print() { echo "$(sha256sum "$SO" | cut -c1-12), $(date -u -r "$SO" '+%Y-%m-%d %H:%M:%S UTC')"; }
+SO_START="$(so_print)"
 
 echo "== starting cluster in $DIR on port $PORT"
 start_cluster "$DIR" "$PORT" "$SETTINGS"
 export PGDATABASE=postgres
 if [ "${BENCH_KEEP:-0}" != 1 ]; then
-    trap 'stop_cluster "$DIR"' EXIT
+    trap 'stop_cluster "$DIR"; rm -rf "$DIR" "$WORK"' EXIT
 fi
 
 T0=$EPOCHREALTIME
@@ -177,7 +192,8 @@ gen_branchy() {
 }
 
 # gen_probe N: probereg_N.sql and probeup_N.sql: the chain, where every
-# N/10-th revision also records the backend's memory contexts in bench_mem.
+# N/10-th revision also records the backend's memory contexts in bench_mem
+# (their sum, and the three largest, summed by context name).
 gen_probe() {
     local n="$1"
     awk -v n="$n" -v w="$WORK" 'BEGIN {
@@ -188,7 +204,7 @@ gen_probe() {
             parent = i == 1 ? "NULL" : sprintf("%sp%05d%s", q, i - 1, q)
             u = sprintf("CREATE TABLE t_%d (id int primary key, v text)", i)
             if (i % step == 0)
-                u = u sprintf("; INSERT INTO bench_mem SELECT %d, sum(total_bytes), (SELECT name || %s=%s || total_bytes FROM pg_backend_memory_contexts ORDER BY total_bytes DESC LIMIT 1) FROM pg_backend_memory_contexts", i, q, q)
+                u = u sprintf("; INSERT INTO bench_mem SELECT %d, sum(total_bytes), (SELECT string_agg(name || %s %s || pg_size_pretty(b), %s, %s ORDER BY b DESC) FROM (SELECT name, sum(total_bytes) AS b FROM pg_backend_memory_contexts GROUP BY name ORDER BY b DESC LIMIT 3) AS top) FROM pg_backend_memory_contexts", i, q, q, q, q)
             e = u; gsub(q, q q, e)
             printf "SELECT dbmigrate.migrate_register(%sp%05d%s, %s, %s%s%s, %sDROP TABLE t_%d%s);\n",
                 q, i, q, parent, q, e, q, q, i, q >reg
@@ -333,54 +349,74 @@ calls() {
 }
 
 # ---------------------------------------------------------------- runs
+# want PART: whether BENCH_PARTS asks for PART
+want() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
 for n in $SIZES; do
     reps=$(reps_for "$n")
     echo "== N = $n: generating SQL, registering templates ($(elapsed))"
     gen_chain "$n"
-    register_tpl "tpl_chain_$n" "$WORK/register_$n.sql"
-    register_tpl "tpl_cheap_$n" "$WORK/cheapreg_$n.sql"
+    if want updown || want calls; then register_tpl "tpl_chain_$n" "$WORK/register_$n.sql"; fi
+    if want cheap; then register_tpl "tpl_cheap_$n" "$WORK/cheapreg_$n.sql"; fi
 
-    echo "== N = $n: register, $reps repetitions ($(elapsed))"
-    for r in $(seq 1 "$reps"); do pair register "$n" "$r" reg_raw reg_dbm; done
+    if want register; then
+        echo "== N = $n: register, $reps repetitions ($(elapsed))"
+        for r in $(seq 1 "$reps"); do pair register "$n" "$r" reg_raw reg_dbm; done
+    fi
 
-    echo "== N = $n: upgrade and downgrade, $reps repetitions ($(elapsed))"
-    for r in $(seq 1 "$reps"); do
-        pair upgrade "$n" "$r" up_raw up_dbm
-        pair downgrade "$n" "$r" down_raw down_dbm
-    done
+    if want updown; then
+        echo "== N = $n: upgrade and downgrade, $reps repetitions ($(elapsed))"
+        for r in $(seq 1 "$reps"); do
+            pair upgrade "$n" "$r" up_raw up_dbm
+            pair downgrade "$n" "$r" down_raw down_dbm
+        done
+    fi
 
-    echo "== N = $n: cheap statements, $reps repetitions ($(elapsed))"
-    for r in $(seq 1 "$reps"); do pair cheap "$n" "$r" cheap_raw cheap_dbm; done
+    if want cheap; then
+        echo "== N = $n: cheap statements, $reps repetitions ($(elapsed))"
+        for r in $(seq 1 "$reps"); do pair cheap "$n" "$r" cheap_raw cheap_dbm; done
+        dropdbx "tpl_cheap_$n"
+    fi
 
-    echo "== N = $n: calls at head, $CALLS each ($(elapsed))"
-    createdbx -T "tpl_chain_$n" b_head
-    dbm_call b_head "SELECT count(*) FROM dbmigrate.migrate_upgrade()" >/dev/null
-    checkpoint
-    calls "$n" b_head noop_upgrade "SELECT count(*) FROM dbmigrate.migrate_upgrade()"
-    calls "$n" b_head current "SELECT count(*) FROM dbmigrate.migrate_current()"
-    calls "$n" b_head history "SELECT count(*) FROM dbmigrate.migrate_history()"
-    calls "$n" b_head health "SELECT pg_catalog.length(dbmigrate.health()::text)"
-    expect_rows b_head "SELECT dbmigrate.health()->>'status'" healthy
-    dropdbx b_head
-    dropdbx "tpl_cheap_$n"
-    [ "$n" = "$MAXN" ] || dropdbx "tpl_chain_$n"
+    if want calls; then
+        echo "== N = $n: calls at head, $CALLS each ($(elapsed))"
+        createdbx -T "tpl_chain_$n" b_head
+        dbm_call b_head "SELECT count(*) FROM dbmigrate.migrate_upgrade()" >/dev/null
+        checkpoint
+        # first as registration and upgrade left the tables (no vacuum has run:
+        # what a deploy sees right away), then after VACUUM ANALYZE
+        for state in "" _vac; do
+            if [ "$state" = _vac ]; then
+                psqlx -d b_head -c "VACUUM ANALYZE dbmigrate.revision, dbmigrate.version, dbmigrate.log"
+                checkpoint
+            fi
+            calls "$n" b_head "noop_upgrade$state" "SELECT count(*) FROM dbmigrate.migrate_upgrade()"
+            calls "$n" b_head "current$state" "SELECT count(*) FROM dbmigrate.migrate_current()"
+            calls "$n" b_head "history$state" "SELECT count(*) FROM dbmigrate.migrate_history()"
+            calls "$n" b_head "health$state" "SELECT pg_catalog.length(dbmigrate.health()::text)"
+        done
+        expect_rows b_head "SELECT dbmigrate.health()->>'status'" healthy
+        dropdbx b_head
+    fi
+    dropdbx "tpl_chain_$n"
 done
 
 # branchy graph at the largest N: N/50 branch/merge pairs
-PAIRS=$((MAXN / 50))
-reps=$(reps_for "$MAXN")
-echo "== branchy: $MAXN revisions, $PAIRS branch/merge pairs, $reps repetitions ($(elapsed))"
-gen_branchy "$MAXN" "$PAIRS"
-register_tpl "tpl_branchy_$MAXN" "$WORK/branchyreg_$MAXN.sql"
-expect_rows "tpl_branchy_$MAXN" "SELECT count(*) FROM dbmigrate.migrate_history() WHERE is_merge_point" "$PAIRS"
-for r in $(seq 1 "$reps"); do pair branchy_register "$MAXN" "$r" breg_raw breg_dbm; done
-for r in $(seq 1 "$reps"); do pair branchy_upgrade "$MAXN" "$r" bup_raw bup_dbm; done
-dropdbx "tpl_branchy_$MAXN"
+if want branchy; then
+    PAIRS=$((MAXN / 50))
+    reps=$(reps_for "$MAXN")
+    echo "== branchy: $MAXN revisions, $PAIRS branch/merge pairs, $reps repetitions ($(elapsed))"
+    gen_branchy "$MAXN" "$PAIRS"
+    [ -f "$WORK/up_$MAXN.sql" ] || gen_chain "$MAXN"
+    register_tpl "tpl_branchy_$MAXN" "$WORK/branchyreg_$MAXN.sql"
+    expect_rows "tpl_branchy_$MAXN" "SELECT count(*) FROM dbmigrate.migrate_history() WHERE is_merge_point" "$PAIRS"
+    for r in $(seq 1 "$reps"); do pair branchy_register "$MAXN" "$r" breg_raw breg_dbm; done
+    for r in $(seq 1 "$reps"); do pair branchy_upgrade "$MAXN" "$r" bup_raw bup_dbm; done
+    dropdbx "tpl_branchy_$MAXN"
+fi
 
 # memory during an upgrade of MAXN revisions: memory contexts every MAXN/10
 # steps (from inside the migration SQL), peak RSS before and after
-echo "== memory: upgrade of $MAXN revisions ($(elapsed))"
-gen_probe "$MAXN"
 vm_sql="SELECT pg_catalog.regexp_replace(pg_catalog.pg_read_file('/proc/' || pg_catalog.pg_backend_pid() || '/status'), '.*VmHWM:\\s*(\\d+) kB.*', '\\1')"
 anon_sql="SELECT pg_catalog.regexp_replace(pg_catalog.pg_read_file('/proc/' || pg_catalog.pg_backend_pid() || '/status'), '.*RssAnon:\\s*(\\d+) kB.*', '\\1')"
 mem_run() {
@@ -393,7 +429,7 @@ $vm_sql;
 $anon_sql;
 SQL
 )
-    # lines: hwm before, step output (count), hwm after, rss anon after
+    # lines: peak before, (dbmigrate: the step count), peak after, anonymous RSS after
     # shellcheck disable=SC2086
     set -- $(echo "$out" | grep -E '^[0-9]+$' | tr '\n' ' ')
     if [ "$method" = raw ]; then
@@ -405,25 +441,34 @@ SQL
     fi
     psqlx -At -F $'\t' -d "$db" -c "SELECT '$method', point, total_bytes, top_context FROM bench_mem ORDER BY point" >>"$MEMORY"
 }
-register_tpl tpl_probe "$WORK/probereg_$MAXN.sql"
-createdbx -T tpl_probe b_raw
-createdbx -T tpl_probe b_dbm
-checkpoint
-# the raw side runs the same statements from one transaction
-{ echo "BEGIN;"; cat "$WORK/probeup_$MAXN.sql"; echo "COMMIT;"; } >"$WORK/probeup_tx.sql"
-mem_run raw b_raw "\\i $WORK/probeup_tx.sql"
-mem_run dbmigrate b_dbm "SELECT count(*) FROM dbmigrate.migrate_upgrade()"
-dropdbx b_raw
-dropdbx b_dbm
-dropdbx tpl_probe
-dropdbx "tpl_chain_$MAXN"
+if want memory; then
+    echo "== memory: upgrade of $MAXN revisions ($(elapsed))"
+    gen_probe "$MAXN"
+    register_tpl tpl_probe "$WORK/probereg_$MAXN.sql"
+    createdbx -T tpl_probe b_raw
+    createdbx -T tpl_probe b_dbm
+    checkpoint
+    # the raw side runs the same statements from one transaction
+    { echo "BEGIN;"; cat "$WORK/probeup_$MAXN.sql"; echo "COMMIT;"; } >"$WORK/probeup_tx.sql"
+    mem_run raw b_raw "\\i $WORK/probeup_tx.sql"
+    mem_run dbmigrate b_dbm "SELECT count(*) FROM dbmigrate.migrate_upgrade()"
+    dropdbx b_raw
+    dropdbx b_dbm
+    dropdbx tpl_probe
+fi
 
 # ---------------------------------------------------------------- report
 echo "== report ($(elapsed))"
 PGVERSION=$(psqlx -At -c "SHOW server_version")
 JIT=$(psqlx -At -c "SELECT current_setting('jit') || ' (jit_above_cost ' || current_setting('jit_above_cost') || ')'")
 EXTVERSION=$(grep default_version "$BENCH_HOME/../dbmigrate.control" | sed -e "s/.*'\(.*\)'.*/\1/")
-COMMIT=$(git -C "$BENCH_HOME/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
+COMMIT=$(git -C "$BENCH_HOME/.." describe --always --dirty 2>/dev/null || echo unknown)
+SO_END="$(so_print)"
+SO_NOTE=""
+if [ "$SO_START" != "$SO_END" ]; then
+    SO_NOTE="**dbmigrate.so changed during the run** (at start: $SO_START): the timings mix two builds."
+    echo "bench: WARNING: dbmigrate.so changed during the run ($SO_START -> $SO_END)" >&2
+fi
 CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 RAM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 TOTAL=$(elapsed)
@@ -434,22 +479,26 @@ cp "$SAMPLES" "$RESULTS/latest-samples.tsv"
 {
     echo "# dbmigrate benchmark"
     echo
-    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), dbmigrate $EXTVERSION (commit $COMMIT), sizes: $SIZES,"
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), dbmigrate $EXTVERSION (work tree $COMMIT; installed dbmigrate.so"
+    echo "sha256 $SO_END), sizes: $SIZES, parts: $PARTS,"
     echo "repetitions: $REPS_SMALL (N <= 1000) / $REPS_LARGE (N > 1000), $CALLS calls per latency, total $TOTAL."
     echo
+    [ -z "$SO_NOTE" ] || { echo "$SO_NOTE"; echo; }
     echo "Machine: $(nproc) CPUs, $CPU, $RAM RAM; PostgreSQL $PGVERSION; jit $JIT."
-    echo "Cluster settings (raw and dbmigrate alike): fsync, synchronous_commit and full_page_writes off,"
+    echo "Cluster in $DIR ($(df -PT "$DIR" | awk 'NR == 2 { print $2 }')); settings (raw and dbmigrate alike): fsync, synchronous_commit and full_page_writes off,"
     echo "$(echo "$SETTINGS" | tr '\n' ',' | sed -e 's/,$//' -e 's/,/, /g'); a CHECKPOINT before every timed run."
     echo
     sort -t $'\t' -k1,1 -k2,2n -k3,3 -k5,5g "$SAMPLES" | awk -F '\t' -v maxn="$MAXN" -f "$BENCH_HOME/report.awk"
     echo
-    echo "## Backend memory during an upgrade of $MAXN revisions"
-    echo
-    echo "Memory contexts (pg_backend_memory_contexts, summed) recorded by the migration SQL itself every"
-    echo "$((MAXN / 10)) steps, raw = the same statements from psql in one transaction; peak RSS (VmHWM,"
-    echo "includes shared buffers the backend touched) read from /proc before and after."
-    echo
-    awk -F '\t' -f "$BENCH_HOME/memory.awk" "$MEMORY"
+    if [ -s "$MEMORY" ]; then
+        echo "## Backend memory during an upgrade of $MAXN revisions"
+        echo
+        echo "Memory contexts (pg_backend_memory_contexts, summed) recorded by the migration SQL itself every"
+        echo "$((MAXN / 10)) steps, raw = the same statements from psql in one transaction; peak RSS (VmHWM,"
+        echo "includes shared buffers the backend touched) read from /proc before and after."
+        echo
+        awk -F '\t' -f "$BENCH_HOME/memory.awk" "$MEMORY"
+    fi
 } >"$REPORT"
 
 cat "$REPORT"

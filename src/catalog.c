@@ -63,6 +63,23 @@ dbm_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
+ * dbm_spi_execute_plan
+ *		SPI_execute_plan that leaves CurrentMemoryContext as it found it.
+ *		(SPI returns in its procedure context; callers that allocate results
+ *		in a short-lived context of their own would otherwise leak into it.)
+ */
+int
+dbm_spi_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
+					 bool read_only, long tcount)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	int			rc = SPI_execute_plan(plan, values, nulls, read_only, tcount);
+
+	MemoryContextSwitchTo(cxt);
+	return rc;
+}
+
+/*
  * dbm_string_hash
  *		A hash table in the current memory context whose entries start with a
  *		char * key (the string is compared, not the pointer).
@@ -194,7 +211,7 @@ dbm_read_ids(SPIPlanPtr *slot, const char *sql)
 	int			rc;
 	uint64		i;
 
-	rc = SPI_execute_plan(dbm_plan(slot, sql, 0, NULL), NULL, NULL, DBM_FRESH_READ, 0);
+	rc = dbm_spi_execute_plan(dbm_plan(slot, sql, 0, NULL), NULL, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate's tables: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -238,7 +255,7 @@ dbm_write_current(List *ids)
 	Datum		values[1];
 	int			rc;
 
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_clear_current,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_clear_current,
 								   "DELETE FROM dbmigrate.version", 0, NULL),
 						  NULL, NULL, false, 0);
 	if (rc != SPI_OK_DELETE)
@@ -246,7 +263,7 @@ dbm_write_current(List *ids)
 	if (ids == NIL)
 		return;
 	values[0] = dbm_ids_to_array(ids);
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_insert_current,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_insert_current,
 								   "INSERT INTO dbmigrate.version (revision) "
 								   "SELECT pg_catalog.unnest($1)", 1, argtypes),
 						  values, NULL, false, 0);
@@ -277,7 +294,7 @@ dbm_read_body(const char *id)
 	int			rc;
 
 	values[0] = CStringGetTextDatum(id);
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_read_body,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_read_body,
 								   "SELECT " DBM_BODY_COLUMNS " FROM dbmigrate.revision "
 								   "WHERE revision OPERATOR(pg_catalog.=) $1",
 								   1, argtypes),
@@ -315,7 +332,7 @@ dbm_read_bodies(List *ids, HTAB **byid)
 	uint64		i;
 
 	values[0] = dbm_ids_to_array(ids);
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_read_bodies,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_read_bodies,
 								   "SELECT " DBM_BODY_COLUMNS " FROM dbmigrate.revision "
 								   "WHERE revision OPERATOR(pg_catalog.=) ANY ($1)",
 								   1, argtypes),
@@ -401,7 +418,7 @@ dbm_log_write(DbmLogBatch *batch)
 	values[2] = makeArrayResult(batch->started_at, CurrentMemoryContext);
 	values[3] = makeArrayResult(batch->duration, CurrentMemoryContext);
 	values[4] = makeArrayResult(batch->checksum, CurrentMemoryContext);
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_write_log,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_write_log,
 								   "INSERT INTO dbmigrate.log "
 								   "(revision, operation, started_at, duration, run_by, pid, checksum) "
 								   "SELECT u.r, u.o, u.s, u.d, pg_catalog.\"session_user\"(), "

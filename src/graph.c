@@ -66,7 +66,7 @@ dbm_graph_load(void)
 	int			i;
 	int		   *nchild;
 
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_load_graph,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_load_graph,
 								   "SELECT revision, down_revisions FROM dbmigrate.revision "
 								   "ORDER BY seq", 0, NULL),
 						  NULL, NULL, DBM_FRESH_READ, 0);

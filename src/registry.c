@@ -95,7 +95,7 @@ static void
 dbm_exec(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
 		 Datum *values, const char *nulls, int expected)
 {
-	int			rc = SPI_execute_plan(dbm_plan(slot, sql, nargs, argtypes),
+	int			rc = dbm_spi_execute_plan(dbm_plan(slot, sql, nargs, argtypes),
 									  values, nulls, false, 0);
 
 	if (rc != expected)
@@ -116,7 +116,7 @@ dbm_read_stored(const char *id)
 	uint64		i;
 
 	values[0] = CStringGetTextDatum(id);
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_read_stored,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_read_stored,
 								   "SELECT r.down_revisions, r.checksum, r.message, r.builtin, "
 								   "ARRAY(SELECT c.revision FROM dbmigrate.revision c "
 								   "      WHERE c.down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] "
@@ -191,7 +191,7 @@ dbm_check_parents(DbmRegistration *reg)
 		return;
 
 	values[0] = dbm_ids_to_array(reg->parents);
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_missing_parents,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_missing_parents,
 								   "SELECT p FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(p, n) "
 								   "WHERE NOT EXISTS (SELECT 1 FROM dbmigrate.revision r "
 								   "                  WHERE r.revision OPERATOR(pg_catalog.=) u.p) "
@@ -265,7 +265,7 @@ dbm_check_no_orphans(const char *id)
 	uint64		i;
 
 	values[0] = CStringGetTextDatum(id);
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_orphans,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_orphans,
 								   "SELECT revision FROM dbmigrate.revision "
 								   "WHERE down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] ORDER BY seq",
 								   1, argtypes),

@@ -51,7 +51,7 @@ static void dbm_step_error_callback(void *arg);
 static void dbm_run_sql(const char *sql, DbmStepInfo *info);
 static char *dbm_node_parents_text(DbmGraph *g, int idx);
 static void dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
-						  Tuplestorestate *store, TupleDesc desc, DbmLogBatch *log);
+						  Tuplestorestate *store, TupleDesc desc);
 static bool *dbm_plan_upgrade(DbmGraph *g, bool *applied, const char *target);
 static List *dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, int nsteps,
 									  const char *target);
@@ -111,6 +111,7 @@ dbm_step_error_callback(void *arg)
 static void
 dbm_run_sql(const char *sql, DbmStepInfo *info)
 {
+	MemoryContext stepcxt = CurrentMemoryContext;
 	List	   *stmts = dbm_split_statements(sql);
 	ListCell   *lc;
 	int			nestlevel;
@@ -149,6 +150,7 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
 #else
 			rc = SPI_execute((const char *) lfirst(lc), false, 0);
 #endif
+			MemoryContextSwitchTo(stepcxt);
 			if (rc == SPI_ERROR_TRANSACTION)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
@@ -198,20 +200,28 @@ dbm_node_parents_text(DbmGraph *g, int idx)
 /*
  * dbm_run_steps
  *		Run steps (node indexes, in execution order), reading revision text
- *		DBM_CHUNK revisions at a time into a context reset between chunks.
- *		Adds one output row and one log row per step.
+ *		DBM_CHUNK revisions at a time into a context reset between chunks;
+ *		whatever a step allocates goes into a context reset after each step.
+ *		Adds one output row per step, and writes one log row per step at the
+ *		end of each chunk, so memory stays bounded however many steps run.
  */
 static void
 dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
-			  Tuplestorestate *store, TupleDesc desc, DbmLogBatch *log)
+			  Tuplestorestate *store, TupleDesc desc)
 {
+	DbmLogBatch logbatch;
+	DbmLogBatch *log = &logbatch;
 	MemoryContext chunkcxt;
+	MemoryContext stepcxt;
 	MemoryContext oldcxt;
 	int			nsteps = list_length(steps);
 	int			start;
 
-	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "dbmigrate step context",
+	/* revision text lives per chunk; everything a step allocates, per step */
+	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "dbmigrate chunk context",
 									 ALLOCSET_DEFAULT_SIZES);
+	stepcxt = AllocSetContextCreate(CurrentMemoryContext, "dbmigrate step context",
+									ALLOCSET_DEFAULT_SIZES);
 
 	for (start = 0; start < nsteps; start += DBM_CHUNK)
 	{
@@ -222,6 +232,7 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 		int			i;
 
 		oldcxt = MemoryContextSwitchTo(chunkcxt);
+		dbm_log_init(log);
 		for (i = start; i < end; i++)
 			ids = lappend(ids, g->nodes[list_nth_int(steps, i)].id);
 		dbm_enter_owner(&oc);
@@ -242,6 +253,7 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 
 			if (body == NULL)
 				elog(ERROR, "revision \"%s\" disappeared during the call", id);
+			MemoryContextSwitchTo(stepcxt);
 
 			checksum = dbm_checksum(body->upgrade_sql, body->downgrade_sql);
 			if (strcmp(checksum, body->checksum) != 0)
@@ -292,10 +304,17 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 				tuplestore_putvalues(store, desc, values, nulls);
 			}
 			dbm_log_add(log, id, info.direction, started, finished, body->checksum);
+			MemoryContextSwitchTo(chunkcxt);
+			MemoryContextReset(stepcxt);
 		}
+		/* the chunk's log rows, in execution order, in the caller's transaction */
+		dbm_enter_owner(&oc);
+		dbm_log_write(log);
+		dbm_leave_owner(&oc);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(chunkcxt);
 	}
+	MemoryContextDelete(stepcxt);
 	MemoryContextDelete(chunkcxt);
 }
 
@@ -517,7 +536,7 @@ dbm_check_reversible(List *ids, const char *target)
 	uint64		i;
 
 	values[0] = dbm_ids_to_array(ids);
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_irreversible,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_irreversible,
 								   "SELECT revision FROM dbmigrate.revision "
 								   "WHERE revision OPERATOR(pg_catalog.=) ANY ($1) "
 								   "AND downgrade_sql IS NULL",
@@ -575,7 +594,6 @@ dbmigrate_migrate_upgrade(PG_FUNCTION_ARGS)
 	bool	   *want;
 	List	   *steps = NIL;
 	List	   *after;
-	DbmLogBatch log;
 	int			i;
 
 	dbm_begin_state_change("migrate_upgrade", false);
@@ -612,14 +630,12 @@ dbmigrate_migrate_upgrade(PG_FUNCTION_ARGS)
 			steps = lappend_int(steps, i);
 	dbm_leave_owner(&oc);
 
-	dbm_log_init(&log);
-	dbm_run_steps(g, steps, true, current == NIL, store, desc, &log);
+	dbm_run_steps(g, steps, true, current == NIL, store, desc);
 
 	dbm_enter_owner(&oc);
 	after = dbm_graph_maximal(g, want);
 	if (!dbm_list_equal_ids(after, current))
 		dbm_write_current(after);
-	dbm_log_write(&log);
 	dbm_leave_owner(&oc);
 	dbm_spi_finish();
 	return (Datum) 0;
@@ -640,7 +656,6 @@ dbm_downgrade(FunctionCallInfo fcinfo, int nsteps, const char *target)
 	DbmGraph   *g;
 	bool	   *applied;
 	List	   *steps;
-	DbmLogBatch log;
 
 	dbm_begin_state_change("migrate_downgrade", false);
 	dbm_spi_connect();
@@ -666,14 +681,12 @@ dbm_downgrade(FunctionCallInfo fcinfo, int nsteps, const char *target)
 		dbm_check_reversible(dbm_graph_ids(g, steps), target);
 	dbm_leave_owner(&oc);
 
-	dbm_log_init(&log);
-	dbm_run_steps(g, steps, false, false, store, desc, &log);
+	dbm_run_steps(g, steps, false, false, store, desc);
 
 	if (steps != NIL)
 	{
 		dbm_enter_owner(&oc);
 		dbm_write_current(dbm_graph_maximal(g, applied));
-		dbm_log_write(&log);
 		dbm_leave_owner(&oc);
 	}
 	dbm_spi_finish();

@@ -148,7 +148,7 @@ dbm_read_last_runs(void)
 
 	runs = dbm_string_hash("dbmigrate last runs", 256, sizeof(DbmLastRun));
 
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_last_runs,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_last_runs,
 								   "SELECT DISTINCT ON (revision) revision, started_at, run_by::text, checksum, "
 								   "operation OPERATOR(pg_catalog.=) 'upgrade' OR checksum IS NOT NULL "
 								   "FROM dbmigrate.log ORDER BY revision, id DESC",
@@ -209,7 +209,7 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs)
 		problems = lappend(problems, p);
 	}
 
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_all_bodies,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_all_bodies,
 								   "SELECT revision, upgrade_sql, downgrade_sql, checksum "
 								   "FROM dbmigrate.revision ORDER BY seq",
 								   0, NULL),
@@ -333,7 +333,7 @@ dbmigrate_migrate_history(PG_FUNCTION_ARGS)
 	runs = dbm_read_last_runs();
 
 	args[0] = BoolGetDatum(verbose);
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_history,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_history,
 								   "SELECT revision, message, registered_at, "
 								   "CASE WHEN $1 THEN upgrade_sql END, "
 								   "CASE WHEN $1 THEN downgrade_sql END, "
@@ -423,7 +423,7 @@ dbmigrate_migrate_show(PG_FUNCTION_ARGS)
 	run = applied[idx] ? dbm_last_run(runs, node->id) : NULL;
 
 	args[0] = CStringGetTextDatum(node->id);
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_show,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_show,
 								   "SELECT message, upgrade_sql, downgrade_sql, checksum, "
 								   "registered_at, registered_by "
 								   "FROM dbmigrate.revision WHERE revision OPERATOR(pg_catalog.=) $1",
@@ -474,7 +474,7 @@ dbmigrate_migrate_log(PG_FUNCTION_ARGS)
 
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_log,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_log,
 								   "SELECT id, revision, operation, started_at, duration, run_by, pid, checksum "
 								   "FROM dbmigrate.log ORDER BY id",
 								   0, NULL),
@@ -623,7 +623,7 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 	args[2] = dbm_ids_to_array(heads);
 	args[3] = Int32GetDatum(pending);
 	args[4] = dbm_ids_to_array(problem_texts);
-	rc = SPI_execute_plan(dbm_plan(&dbm_plan_health,
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_health,
 								   "SELECT pg_catalog.jsonb_build_object("
 								   "'status', $1, "
 								   "'database', pg_catalog.current_database(), "
