@@ -201,17 +201,18 @@ dbm_list_equal_ids(List *a, List *b)
 }
 
 /*
- * dbm_read_ids
- *		The first column of a kept query without parameters, as C strings.
+ * dbm_query_ids
+ *		The first column of a kept query, as C strings.
  */
-static List *
-dbm_read_ids(SPIPlanPtr *slot, const char *sql)
+List *
+dbm_query_ids(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, Datum *values)
 {
 	List	   *result = NIL;
 	int			rc;
 	uint64		i;
 
-	rc = dbm_spi_execute_plan(dbm_plan(slot, sql, 0, NULL), NULL, NULL, DBM_FRESH_READ, 0);
+	rc = dbm_spi_execute_plan(dbm_plan(slot, sql, nargs, argtypes), values, NULL,
+							  DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate's tables: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -227,8 +228,9 @@ dbm_read_ids(SPIPlanPtr *slot, const char *sql)
 List *
 dbm_read_current(void)
 {
-	return dbm_read_ids(&dbm_plan_read_current,
-						"SELECT revision FROM dbmigrate.version ORDER BY revision COLLATE \"C\"");
+	return dbm_query_ids(&dbm_plan_read_current,
+						 "SELECT revision FROM dbmigrate.version ORDER BY revision COLLATE \"C\"",
+						 0, NULL, NULL);
 }
 
 /*
@@ -240,8 +242,9 @@ dbm_read_current(void)
 List *
 dbm_read_heads(void)
 {
-	return dbm_read_ids(&dbm_plan_read_heads,
-						"SELECT revision FROM dbmigrate.revision WHERE is_head ORDER BY seq");
+	return dbm_query_ids(&dbm_plan_read_heads,
+						 "SELECT revision FROM dbmigrate.revision WHERE is_head ORDER BY seq",
+						 0, NULL, NULL);
 }
 
 /*

@@ -90,6 +90,8 @@ extern SPIPlanPtr dbm_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *ar
 extern HTAB *dbm_string_hash(const char *name, long nelem, Size entrysize);
 extern int	dbm_spi_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
 								 bool read_only, long tcount);
+extern List *dbm_query_ids(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
+						   Datum *values);
 extern List *dbm_read_current(void);
 extern List *dbm_read_heads(void);
 extern void dbm_write_current(List *ids);

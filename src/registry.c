@@ -166,8 +166,6 @@ dbm_check_parents(DbmRegistration *reg)
 	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		values[1];
 	List	   *missing = NIL;
-	int			rc;
-	uint64		i;
 
 	foreach(lc, reg->parents)
 	{
@@ -191,18 +189,12 @@ dbm_check_parents(DbmRegistration *reg)
 		return;
 
 	values[0] = dbm_ids_to_array(reg->parents);
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_missing_parents,
-								   "SELECT p FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(p, n) "
-								   "WHERE NOT EXISTS (SELECT 1 FROM dbmigrate.revision r "
-								   "                  WHERE r.revision OPERATOR(pg_catalog.=) u.p) "
-								   "ORDER BY u.n",
-								   1, argtypes),
-						  values, NULL, DBM_FRESH_READ, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
-		missing = lappend(missing, dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	SPI_freetuptable(SPI_tuptable);
+	missing = dbm_query_ids(&dbm_plan_missing_parents,
+							"SELECT p FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(p, n) "
+							"WHERE NOT EXISTS (SELECT 1 FROM dbmigrate.revision r "
+							"                  WHERE r.revision OPERATOR(pg_catalog.=) u.p) "
+							"ORDER BY u.n",
+							1, argtypes, values);
 
 	if (missing != NIL)
 		ereport(ERROR,
@@ -261,20 +253,12 @@ dbm_check_no_orphans(const char *id)
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
 	List	   *orphans = NIL;
-	int			rc;
-	uint64		i;
 
 	values[0] = CStringGetTextDatum(id);
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_orphans,
-								   "SELECT revision FROM dbmigrate.revision "
-								   "WHERE down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] ORDER BY seq",
-								   1, argtypes),
-						  values, NULL, DBM_FRESH_READ, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
-		orphans = lappend(orphans, dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	SPI_freetuptable(SPI_tuptable);
+	orphans = dbm_query_ids(&dbm_plan_orphans,
+							"SELECT revision FROM dbmigrate.revision "
+							"WHERE down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] ORDER BY seq",
+							1, argtypes, values);
 	if (orphans != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),

@@ -530,24 +530,15 @@ dbm_check_reversible(List *ids, const char *target)
 {
 	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		values[1];
-	int			rc;
 	ListCell   *lc;
 	List	   *irreversible = NIL;
-	uint64		i;
 
 	values[0] = dbm_ids_to_array(ids);
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_irreversible,
-								   "SELECT revision FROM dbmigrate.revision "
-								   "WHERE revision OPERATOR(pg_catalog.=) ANY ($1) "
-								   "AND downgrade_sql IS NULL",
-								   1, argtypes),
-						  values, NULL, DBM_FRESH_READ, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
-		irreversible = lappend(irreversible,
-							   dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	SPI_freetuptable(SPI_tuptable);
+	irreversible = dbm_query_ids(&dbm_plan_irreversible,
+								 "SELECT revision FROM dbmigrate.revision "
+								 "WHERE revision OPERATOR(pg_catalog.=) ANY ($1) "
+								 "AND downgrade_sql IS NULL",
+								 1, argtypes, values);
 	if (irreversible == NIL)
 		return;
 
