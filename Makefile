@@ -17,7 +17,7 @@ OBJS = \
 DATA = dbmigrate--1.0.sql
 
 # pg_regress: inputs in sql/, expected output in expected/
-REGRESS = register badinput nontransactional validate history upgrade downgrade \
+REGRESS = extension register badinput nontransactional validate history upgrade downgrade \
 	branches stamp guc_isolation privileges
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 

@@ -148,6 +148,18 @@ CREATE TRIGGER log_append_only BEFORE UPDATE OR DELETE ON dbmigrate.log
 CREATE TRIGGER log_no_truncate BEFORE TRUNCATE ON dbmigrate.log
     FOR EACH STATEMENT EXECUTE FUNCTION dbmigrate.log_append_only();
 
+COMMENT ON FUNCTION dbmigrate.revision_mark_parents() IS
+'Trigger (AFTER INSERT, per statement) on dbmigrate.revision: clears is_head on the parents of the '
+'inserted revisions, also while pg_restore loads the table. Not callable directly.';
+COMMENT ON FUNCTION dbmigrate.revision_replace_builtin() IS
+'Trigger (BEFORE INSERT) on dbmigrate.revision: a restored user row of 001_initial_migration replaces '
+'the copy CREATE EXTENSION registered. Not callable directly.';
+COMMENT ON FUNCTION dbmigrate.builtin_override_apply() IS
+'Trigger (AFTER INSERT) on dbmigrate.builtin_override: removes the install script''s copy of a revision '
+'the user redefined or unregistered. Not callable directly.';
+COMMENT ON FUNCTION dbmigrate.log_append_only() IS
+'Trigger on dbmigrate.log: refuses UPDATE, DELETE and TRUNCATE with SQLSTATE 55000. Not callable directly.';
+
 REVOKE ALL ON FUNCTION dbmigrate.revision_mark_parents(), dbmigrate.revision_replace_builtin(),
     dbmigrate.builtin_override_apply(), dbmigrate.log_append_only() FROM PUBLIC;
 
