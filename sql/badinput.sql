@@ -180,6 +180,8 @@ SELECT dbmigrate.migrate_merge('{}');
 SELECT count(*) AS registered_before FROM dbmigrate.revision;
 SELECT dbmigrate.migrate_merge('{heads}');
 SELECT count(*) AS registered_after FROM dbmigrate.revision;
+-- 'heads' listed twice is still just the one head
+SELECT dbmigrate.migrate_merge('{heads,heads}');
 -- an unknown revision: 42704
 SELECT dbmigrate.migrate_merge(ARRAY['abcd3', 'no_such']);
 \echo :LAST_ERROR_SQLSTATE

@@ -205,6 +205,40 @@ SELECT * FROM pg_temp.problems();
 SELECT pg_temp.health_doc()->'heads' AS heads, pg_temp.health_doc()->'current' AS current;
 SELECT revision, message FROM dbmigrate.migrate_upgrade('w2');
 
+--
+-- text AND checksum column both changed behind dbmigrate's back on an applied revision:
+-- the downgrade refuses to run a definition other than the one that was applied (55000);
+-- registering the applied text again puts text and checksum back; then it downgrades
+--
+SELECT dbmigrate.migrate_register('y1', 'w2', 'CREATE TABLE val_y()', 'DROP TABLE val_y');
+SELECT revision FROM dbmigrate.migrate_upgrade('y1');
+UPDATE dbmigrate.revision
+   SET downgrade_sql = 'DROP TABLE val_y; DROP TABLE val_precious',
+       checksum = encode(sha256(convert_to('CREATE TABLE val_y()', 'UTF8') || '\x00'::bytea ||
+                                convert_to('DROP TABLE val_y; DROP TABLE val_precious', 'UTF8')), 'hex')
+ WHERE revision = 'y1';
+CREATE TABLE val_precious(x int);
+SELECT revision FROM dbmigrate.migrate_downgrade(1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT to_regclass('val_precious') AS val_precious, to_regclass('val_y') AS val_y;
+SELECT dbmigrate.migrate_register('y1', 'w2', 'CREATE TABLE val_y()', 'DROP TABLE val_y');
+SELECT downgrade_sql FROM dbmigrate.migrate_show('y1');
+SELECT * FROM pg_temp.problems();
+SELECT revision FROM dbmigrate.migrate_downgrade(1);
+SELECT to_regclass('val_precious') AS val_precious, to_regclass('val_y') AS val_y;
+DROP TABLE val_precious;
+
+--
+-- a parent list that is not a list of ids (NULL element, two dimensions): health()
+-- answers 'unhealthy' (XX001 in problems) instead of raising
+--
+UPDATE dbmigrate.revision SET down_revisions = '{NULL}' WHERE revision = 'y1';
+SELECT pg_temp.health_doc()->>'status' AS status, pg_temp.health_doc()->'problems' AS problems;
+UPDATE dbmigrate.revision SET down_revisions = '{{w2}}' WHERE revision = 'y1';
+SELECT pg_temp.health_doc()->>'status' AS status;
+UPDATE dbmigrate.revision SET down_revisions = '{w2}' WHERE revision = 'y1';
+SELECT pg_temp.health_doc()->>'status' AS status;
+
 -- clean up (the stamps ran no SQL, so move the version back to base without running any)
 SELECT dbmigrate.migrate_stamp('base');
 SELECT to_regclass('val_t') AS val_t, to_regclass('val_u') AS val_u,

@@ -38,6 +38,8 @@ static SPIPlanPtr dbm_plan_insert_current = NULL;
 static SPIPlanPtr dbm_plan_read_bodies = NULL;
 static SPIPlanPtr dbm_plan_read_body = NULL;
 static SPIPlanPtr dbm_plan_write_log = NULL;
+static SPIPlanPtr dbm_plan_read_checksums = NULL;
+static SPIPlanPtr dbm_plan_last_run = NULL;
 
 #define DBM_BODY_COLUMNS "revision, message, upgrade_sql, downgrade_sql, checksum"
 
@@ -50,7 +52,11 @@ dbm_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 {
 	if (*slot == NULL)
 	{
+		MemoryContext cxt = CurrentMemoryContext;
 		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+		/* SPI returns in its own context; give the caller back its own */
+		MemoryContextSwitchTo(cxt);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
@@ -324,6 +330,95 @@ typedef struct DbmBodyEntry
 	char	   *key;
 	DbmBody    *body;
 } DbmBodyEntry;
+
+/*
+ * dbm_read_checksums
+ *		Hash from id to the recorded checksum (DbmBody with only id and
+ *		checksum set) of the given revisions, without reading their text.
+ */
+HTAB *
+dbm_read_checksums(List *ids)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	HTAB	   *byid = dbm_string_hash("dbmigrate checksums", list_length(ids), sizeof(DbmBodyEntry));
+	int			rc;
+	uint64		i;
+
+	values[0] = dbm_ids_to_array(ids);
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_read_checksums,
+									   "SELECT revision, checksum FROM dbmigrate.revision "
+									   "WHERE revision OPERATOR(pg_catalog.=) ANY ($1)",
+									   1, argtypes),
+							  values, NULL, DBM_FRESH_READ, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		DbmBody    *body = palloc0(sizeof(DbmBody));
+		DbmBodyEntry *e;
+
+		body->id = dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		body->checksum = dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		e = hash_search(byid, &body->id, HASH_ENTER, NULL);
+		e->body = body;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return byid;
+}
+
+/*
+ * dbm_last_run_checksums
+ *		For each of ids whose latest log row applied it (an upgrade, or a
+ *		stamp with a checksum), a DbmBody with id and the checksum recorded
+ *		then; revisions last downgraded or un-stamped are absent.
+ */
+HTAB *
+dbm_last_run_checksums(List *ids)
+{
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	HTAB	   *byid = dbm_string_hash("dbmigrate last runs", list_length(ids), sizeof(DbmBodyEntry));
+	int			rc;
+	uint64		i;
+
+	values[0] = dbm_ids_to_array(ids);
+	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_last_run,
+									   "SELECT DISTINCT ON (revision) revision, "
+									   "CASE WHEN operation OPERATOR(pg_catalog.<>) 'downgrade' THEN checksum END "
+									   "FROM dbmigrate.log WHERE revision OPERATOR(pg_catalog.=) ANY ($1) "
+									   "ORDER BY revision, id DESC",
+									   1, argtypes),
+							  values, NULL, DBM_FRESH_READ, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.log: %s", SPI_result_code_string(rc));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		DbmBody    *body = palloc0(sizeof(DbmBody));
+		DbmBodyEntry *e;
+
+		body->id = dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		body->checksum = dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		if (body->checksum == NULL)
+			continue;
+		e = hash_search(byid, &body->id, HASH_ENTER, NULL);
+		e->body = body;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return byid;
+}
+
+/*
+ * dbm_last_run_checksum
+ *		dbm_last_run_checksums for one revision: the checksum or NULL.
+ */
+char *
+dbm_last_run_checksum(const char *id)
+{
+	DbmBody    *run = dbm_body_lookup(dbm_last_run_checksums(list_make1(unconstify(char *, id))), id);
+
+	return run ? run->checksum : NULL;
+}
 
 DbmBody *
 dbm_read_bodies(List *ids, HTAB **byid)

@@ -102,6 +102,9 @@ extern List *dbm_array_to_ids(ArrayType *arr);
 extern DbmBody *dbm_read_bodies(List *ids, HTAB **byid);
 extern DbmBody *dbm_read_body(const char *id);
 extern DbmBody *dbm_body_lookup(HTAB *byid, const char *id);
+extern HTAB *dbm_read_checksums(List *ids);
+extern HTAB *dbm_last_run_checksums(List *ids);
+extern char *dbm_last_run_checksum(const char *id);
 extern void dbm_log_init(DbmLogBatch *batch);
 extern void dbm_log_add(DbmLogBatch *batch, const char *revision, const char *operation,
 						TimestampTz started_at, TimestampTz finished_at,

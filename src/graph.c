@@ -96,9 +96,19 @@ dbm_graph_load(void)
 		d = SPI_getbinval(tup, tt->tupdesc, 2, &isnull);
 		if (!isnull)
 		{
-			List	   *parents = dbm_array_to_ids(DatumGetArrayTypeP(d));
+			ArrayType  *arr = DatumGetArrayTypeP(d);
+			List	   *parents;
 			ListCell   *lc;
 			int			k = 0;
+
+			if (ARR_NDIM(arr) > 1 || array_contains_nulls(arr))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("revision graph is inconsistent: down_revisions of revision \"%s\" "
+								"is not a list of revision ids", node->id),
+						 errdetail("dbmigrate.revision was changed outside dbmigrate's functions."),
+						 errhint("Restore dbmigrate.revision from a backup (pg_dump keeps it).")));
+			parents = dbm_array_to_ids(arr);
 
 			node->nparents = list_length(parents);
 			node->parents = palloc(sizeof(int) * Max(node->nparents, 1));

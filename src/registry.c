@@ -54,6 +54,7 @@ typedef struct DbmStored
 } DbmStored;
 
 static char *dbm_register(DbmRegistration *reg);
+static bool dbm_all_heads_keyword(List *items);
 static void dbm_registration_args(FunctionCallInfo fcinfo, DbmRegistration *reg);
 static DbmStored *dbm_read_stored(const char *id);
 static void dbm_check_parents(DbmRegistration *reg);
@@ -81,6 +82,7 @@ static SPIPlanPtr dbm_plan_insert = NULL;
 static SPIPlanPtr dbm_plan_update = NULL;
 static SPIPlanPtr dbm_plan_update_message = NULL;
 static SPIPlanPtr dbm_plan_restore_text = NULL;
+static SPIPlanPtr dbm_plan_restore_applied = NULL;
 static SPIPlanPtr dbm_plan_mark_parents = NULL;
 static SPIPlanPtr dbm_plan_recompute_heads = NULL;
 static SPIPlanPtr dbm_plan_delete = NULL;
@@ -358,6 +360,21 @@ dbm_merge_id(List *parents)
 }
 
 /*
+ * dbm_all_heads_keyword
+ *		Whether every element of a merge's list is the keyword 'heads'.
+ */
+static bool
+dbm_all_heads_keyword(List *items)
+{
+	ListCell   *lc;
+
+	foreach(lc, items)
+		if (strcmp((const char *) lfirst(lc), "heads") != 0)
+			return false;
+	return items != NIL;
+}
+
+/*
  * dbm_register
  *		Register (or re-register) one revision under the run lock.  Returns
  *		its id.  See migrate_register's comment for the rules.
@@ -429,8 +446,7 @@ dbm_register(DbmRegistration *reg)
 			}
 		}
 		/* 'heads' that is a single head already: nothing to merge, say so */
-		if (list_length(parents) == 1 && dbm_list_has_id(reg->parents, "heads") &&
-			list_length(reg->parents) == 1)
+		if (list_length(parents) == 1 && dbm_all_heads_keyword(reg->parents))
 		{
 			ereport(NOTICE,
 					(errmsg("nothing to merge: the revision graph has one head, \"%s\"",
@@ -544,6 +560,39 @@ dbm_register(DbmRegistration *reg)
 		if (g == NULL)
 			g = dbm_graph_load();
 		applied = dbm_graph_applied(g, dbm_read_current());
+		if (applied[dbm_graph_find(g, id)] && !parents_changed)
+		{
+			char	   *ran = dbm_last_run_checksum(id);
+
+			/*
+			 * The given text is exactly what ran, but the stored definition
+			 * (text and checksum) was changed behind dbmigrate's back: put
+			 * back what ran.
+			 */
+			if (ran != NULL && strcmp(ran, checksum) == 0)
+			{
+				Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+				Datum		values[4];
+				char		nulls[4] = "    ";
+
+				values[0] = CStringGetTextDatum(id);
+				values[1] = CStringGetTextDatum(reg->upgrade_sql);
+				values[2] = reg->downgrade_sql ? CStringGetTextDatum(reg->downgrade_sql) : (Datum) 0;
+				nulls[2] = reg->downgrade_sql ? ' ' : 'n';
+				values[3] = CStringGetTextDatum(checksum);
+				dbm_exec(&dbm_plan_restore_applied,
+						 "UPDATE dbmigrate.revision SET upgrade_sql = $2, downgrade_sql = $3, "
+						 "checksum = $4 WHERE revision OPERATOR(pg_catalog.=) $1",
+						 4, argtypes, values, nulls, SPI_OK_UPDATE);
+				ereport(NOTICE,
+						(errmsg("stored definition of revision \"%s\" restored to the text that was applied", id),
+						 errdetail("It had been changed outside dbmigrate (checksum %s); it is back at %s.",
+								   st->checksum, checksum)));
+				dbm_leave_owner(&oc);
+				dbm_spi_finish();
+				return id;
+			}
+		}
 		if (applied[dbm_graph_find(g, id)])
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
@@ -553,7 +602,7 @@ dbm_register(DbmRegistration *reg)
 					 errdetail("Registered parents: %s; given: %s.",
 							   st->parents ? dbm_join_ids(st->parents, ", ") : "none (a root)",
 							   reg->parents ? dbm_join_ids(reg->parents, ", ") : "none (a root)") :
-					 errdetail("Stored checksum %s, given %s; the stored text is unchanged.",
+					 errdetail("Stored checksum %s, given %s; this call changed nothing.",
 							   st->checksum, checksum),
 					 errhint("Put the change in a new revision, or downgrade below \"%s\" before "
 							 "registering it again (if its own downgrade cannot run, stamp its "

@@ -228,6 +228,7 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 		int			end = Min(start + DBM_CHUNK, nsteps);
 		List	   *ids = NIL;
 		HTAB	   *byid;
+		HTAB	   *runs;
 		DbmOwnerContext oc;
 		int			i;
 
@@ -237,6 +238,7 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 			ids = lappend(ids, g->nodes[list_nth_int(steps, i)].id);
 		dbm_enter_owner(&oc);
 		(void) dbm_read_bodies(ids, &byid);
+		runs = upgrade ? NULL : dbm_last_run_checksums(ids);
 		dbm_leave_owner(&oc);
 
 		for (i = start; i < end; i++)
@@ -264,6 +266,23 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 								   "migrate_register(); recorded %s, now %s.",
 								   body->checksum, checksum),
 						 errhint("Register the intended text again with migrate_register().")));
+
+			/* undo only what was applied: the definition must be the one that ran */
+			if (!upgrade)
+			{
+				DbmBody    *run = dbm_body_lookup(runs, id);
+				char	   *ran = run ? run->checksum : NULL;
+
+				if (ran != NULL && strcmp(ran, body->checksum) != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("revision \"%s\" is not registered as it was applied", id),
+							 errdetail("It was applied with checksum %s; its stored definition has "
+									   "checksum %s (dbmigrate.revision was changed outside "
+									   "dbmigrate's functions).", ran, body->checksum),
+							 errhint("Register the text that was applied again with migrate_register() "
+									 "to restore it, or move the version with migrate_stamp().")));
+			}
 
 			info.direction = upgrade ? "upgrade" : "downgrade";
 			info.revision = id;
@@ -781,7 +800,7 @@ dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 	for (i = 0; i < g->n; i++)
 		if (after[i] && !before[i])
 			added = lappend(added, g->nodes[i].id);
-	(void) dbm_read_bodies(added, &bodies);
+	bodies = dbm_read_checksums(added);
 
 	dbm_log_init(&log);
 	now = GetCurrentTimestamp();

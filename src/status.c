@@ -27,6 +27,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
@@ -197,7 +198,9 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs)
 	List	   *known = dbm_graph_known(g, current, &missing);
 	bool	   *applied = dbm_graph_applied(g, known);
 	ListCell   *lc;
-	int			rc;
+	MemoryContext outer;
+	MemoryContext batchcxt;
+	Portal		portal;
 	uint64		i;
 
 	foreach(lc, missing)
@@ -209,48 +212,61 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs)
 		problems = lappend(problems, p);
 	}
 
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_all_bodies,
-								   "SELECT revision, upgrade_sql, downgrade_sql, checksum "
-								   "FROM dbmigrate.revision ORDER BY seq",
-								   0, NULL),
-						  NULL, NULL, DBM_FRESH_READ, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
+	/* stream the text through a cursor: memory stays bounded however much SQL is stored */
+	outer = CurrentMemoryContext;
+	batchcxt = AllocSetContextCreate(outer, "dbmigrate validate batch", ALLOCSET_DEFAULT_SIZES);
+	portal = SPI_cursor_open(NULL,
+							 dbm_plan(&dbm_plan_all_bodies,
+									  "SELECT revision, upgrade_sql, downgrade_sql, checksum "
+									  "FROM dbmigrate.revision ORDER BY seq",
+									  0, NULL),
+							 NULL, NULL, DBM_FRESH_READ);
+	for (;;)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *id = dbm_spi_text(tup, desc, 1);
-		int			idx = dbm_graph_find(g, id);
-		char	   *now;
-		char	   *stored;
-		DbmLastRun *run;
-		DbmProblem *p;
-
-		if (idx < 0 || !applied[idx])
-			continue;
-		now = dbm_checksum(dbm_spi_text(tup, desc, 2), dbm_spi_text(tup, desc, 3));
-		stored = dbm_spi_text(tup, desc, 4);
-		run = dbm_last_run(runs, id);
-
-		if (run != NULL && run->checksum != NULL && strcmp(run->checksum, now) != 0)
+		SPI_cursor_fetch(portal, true, 100);
+		MemoryContextSwitchTo(batchcxt);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
 		{
-			p = palloc(sizeof(DbmProblem));
-			p->revision = id;
-			p->problem = psprintf("stored text differs from the text that ran: checksum %s when run, %s now",
-								  run->checksum, now);
-			problems = lappend(problems, p);
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			char	   *id = dbm_spi_text(tup, desc, 1);
+			int			idx = dbm_graph_find(g, id);
+			char	   *now;
+			char	   *stored;
+			char	   *problem = NULL;
+			DbmLastRun *run;
+
+			if (idx < 0 || !applied[idx])
+				continue;
+			now = dbm_checksum(dbm_spi_text(tup, desc, 2), dbm_spi_text(tup, desc, 3));
+			stored = dbm_spi_text(tup, desc, 4);
+			run = dbm_last_run(runs, id);
+
+			if (run != NULL && run->checksum != NULL && strcmp(run->checksum, now) != 0)
+				problem = psprintf("stored text differs from the text that ran: checksum %s when run, %s now",
+								   run->checksum, now);
+			else if (strcmp(stored, now) != 0)
+				problem = psprintf("stored text was changed outside dbmigrate: checksum %s registered, %s now",
+								   stored, now);
+			if (problem != NULL)
+			{
+				DbmProblem *p = MemoryContextAlloc(outer, sizeof(DbmProblem));
+
+				p->revision = g->nodes[idx].id;
+				p->problem = MemoryContextStrdup(outer, problem);
+				MemoryContextSwitchTo(outer);
+				problems = lappend(problems, p);
+				MemoryContextSwitchTo(batchcxt);
+			}
 		}
-		else if (strcmp(stored, now) != 0)
-		{
-			p = palloc(sizeof(DbmProblem));
-			p->revision = id;
-			p->problem = psprintf("stored text was changed outside dbmigrate: checksum %s registered, %s now",
-								  stored, now);
-			problems = lappend(problems, p);
-		}
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextReset(batchcxt);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	MemoryContextSwitchTo(outer);
+	SPI_cursor_close(portal);
+	MemoryContextDelete(batchcxt);
 	return problems;
 }
 
