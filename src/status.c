@@ -54,7 +54,7 @@ typedef struct DbmLastRun
 
 static HTAB *dbm_read_last_runs(void);
 static DbmLastRun *dbm_last_run(HTAB *runs, const char *id);
-static List *dbm_find_problems(DbmGraph *g, List *current, HTAB *runs);
+static List *dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending);
 static void dbm_put_ids(Tuplestorestate *store, TupleDesc desc, List *ids);
 static Datum dbm_node_array(DbmGraph *g, int *idx, int n);
 static void dbm_require_show_privilege(void);
@@ -185,13 +185,14 @@ dbm_last_run(HTAB *runs, const char *id)
 
 /*
  * dbm_find_problems
- *		What migrate_validate reports: current revisions that are not
+ *		What migrate_validate reports (and, when pending is not NULL, how many
+ *		registered revisions are not applied): current revisions that are not
  *		registered, and applied revisions whose stored text no longer hashes
- *		to the checksum recorded when they ran (or, for revisions that were
- *		stamped or applied below a stamp, when they were registered).
+ *		to the checksum recorded when they were applied (or, with no such log
+ *		row, when they were registered).
  */
 static List *
-dbm_find_problems(DbmGraph *g, List *current, HTAB *runs)
+dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending)
 {
 	List	   *problems = NIL;
 	List	   *missing;
@@ -202,6 +203,16 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs)
 	MemoryContext batchcxt;
 	Portal		portal;
 	uint64		i;
+
+	if (pending != NULL)
+	{
+		int			k;
+
+		*pending = 0;
+		for (k = 0; k < g->n; k++)
+			if (!applied[k])
+				(*pending)++;
+	}
 
 	foreach(lc, missing)
 	{
@@ -533,7 +544,7 @@ dbmigrate_migrate_validate(PG_FUNCTION_ARGS)
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
 	g = dbm_graph_load();
-	problems = dbm_find_problems(g, dbm_read_current(), dbm_read_last_runs());
+	problems = dbm_find_problems(g, dbm_read_current(), dbm_read_last_runs(), NULL);
 	foreach(lc, problems)
 	{
 		DbmProblem *p = (DbmProblem *) lfirst(lc);
@@ -568,7 +579,6 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 	List	   *volatile problems = NIL;
 	List	   *volatile problem_texts = NIL;
 	volatile int pending = 0;
-	int			i;
 	int			rc;
 	const char *status;
 	Oid			argtypes[5] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID, TEXTARRAYOID};
@@ -595,14 +605,10 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		DbmGraph   *g = dbm_graph_load();
-		List	   *missing;
-		bool	   *applied;
+		int			npending;
 
-		problems = dbm_find_problems(g, current, dbm_read_last_runs());
-		applied = dbm_graph_applied(g, dbm_graph_known(g, current, &missing));
-		for (i = 0; i < g->n; i++)
-			if (!applied[i])
-				pending++;
+		problems = dbm_find_problems(g, current, dbm_read_last_runs(), &npending);
+		pending = npending;
 		foreach(lc, problems)
 		{
 			DbmProblem *p = (DbmProblem *) lfirst(lc);
