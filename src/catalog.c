@@ -36,7 +36,6 @@ static SPIPlanPtr dbm_plan_read_heads = NULL;
 static SPIPlanPtr dbm_plan_clear_current = NULL;
 static SPIPlanPtr dbm_plan_insert_current = NULL;
 static SPIPlanPtr dbm_plan_read_bodies = NULL;
-static SPIPlanPtr dbm_plan_read_body = NULL;
 static SPIPlanPtr dbm_plan_write_log = NULL;
 static SPIPlanPtr dbm_plan_read_checksums = NULL;
 static SPIPlanPtr dbm_plan_last_run = NULL;
@@ -291,35 +290,6 @@ dbm_fill_body(DbmBody *body, HeapTuple tup, TupleDesc desc)
 }
 
 /*
- * dbm_read_body
- *		The stored text of one revision, or NULL when it is not registered.
- */
-DbmBody *
-dbm_read_body(const char *id)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	DbmBody    *body = NULL;
-	int			rc;
-
-	values[0] = CStringGetTextDatum(id);
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_read_body,
-								   "SELECT " DBM_BODY_COLUMNS " FROM dbmigrate.revision "
-								   "WHERE revision OPERATOR(pg_catalog.=) $1",
-								   1, argtypes),
-						  values, NULL, DBM_FRESH_READ, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 1)
-	{
-		body = palloc0(sizeof(DbmBody));
-		dbm_fill_body(body, SPI_tuptable->vals[0], SPI_tuptable->tupdesc);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	return body;
-}
-
-/*
  * dbm_read_bodies
  *		The stored text of the given revisions, in one query.  Returns an
  *		array (in no particular order) and sets *byid to a hash from id to
@@ -332,12 +302,13 @@ typedef struct DbmBodyEntry
 } DbmBodyEntry;
 
 /*
- * dbm_read_checksums
- *		Hash from id to the recorded checksum (DbmBody with only id and
- *		checksum set) of the given revisions, without reading their text.
+ * dbm_checksum_hash
+ *		Run a kept query over ids that returns (revision, checksum) and hash
+ *		id -> DbmBody with only id and checksum set; rows whose checksum is
+ *		NULL are left out.
  */
-HTAB *
-dbm_read_checksums(List *ids)
+static HTAB *
+dbm_checksum_hash(SPIPlanPtr *slot, const char *sql, List *ids)
 {
 	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		values[1];
@@ -346,52 +317,9 @@ dbm_read_checksums(List *ids)
 	uint64		i;
 
 	values[0] = dbm_ids_to_array(ids);
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_read_checksums,
-									   "SELECT revision, checksum FROM dbmigrate.revision "
-									   "WHERE revision OPERATOR(pg_catalog.=) ANY ($1)",
-									   1, argtypes),
-							  values, NULL, DBM_FRESH_READ, 0);
+	rc = dbm_spi_execute_plan(dbm_plan(slot, sql, 1, argtypes), values, NULL, DBM_FRESH_READ, 0);
 	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		DbmBody    *body = palloc0(sizeof(DbmBody));
-		DbmBodyEntry *e;
-
-		body->id = dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		body->checksum = dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-		e = hash_search(byid, &body->id, HASH_ENTER, NULL);
-		e->body = body;
-	}
-	SPI_freetuptable(SPI_tuptable);
-	return byid;
-}
-
-/*
- * dbm_last_run_checksums
- *		For each of ids whose latest log row applied it (an upgrade, or a
- *		stamp with a checksum), a DbmBody with id and the checksum recorded
- *		then; revisions last downgraded or un-stamped are absent.
- */
-HTAB *
-dbm_last_run_checksums(List *ids)
-{
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		values[1];
-	HTAB	   *byid = dbm_string_hash("dbmigrate last runs", list_length(ids), sizeof(DbmBodyEntry));
-	int			rc;
-	uint64		i;
-
-	values[0] = dbm_ids_to_array(ids);
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_last_run,
-									   "SELECT DISTINCT ON (revision) revision, "
-									   "CASE WHEN operation OPERATOR(pg_catalog.<>) 'downgrade' THEN checksum END "
-									   "FROM dbmigrate.log WHERE revision OPERATOR(pg_catalog.=) ANY ($1) "
-									   "ORDER BY revision, id DESC",
-									   1, argtypes),
-							  values, NULL, DBM_FRESH_READ, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.log: %s", SPI_result_code_string(rc));
+		elog(ERROR, "could not read dbmigrate's tables: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		DbmBody    *body = palloc0(sizeof(DbmBody));
@@ -406,6 +334,36 @@ dbm_last_run_checksums(List *ids)
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return byid;
+}
+
+/*
+ * dbm_read_checksums
+ *		The recorded checksum of each of ids, without reading their text.
+ */
+HTAB *
+dbm_read_checksums(List *ids)
+{
+	return dbm_checksum_hash(&dbm_plan_read_checksums,
+							 "SELECT revision, checksum FROM dbmigrate.revision "
+							 "WHERE revision OPERATOR(pg_catalog.=) ANY ($1)",
+							 ids);
+}
+
+/*
+ * dbm_last_run_checksums
+ *		For each of ids whose latest log row applied it (DBM_LOG_ROW_APPLIES),
+ *		the checksum recorded then; revisions last downgraded or un-stamped
+ *		are absent.
+ */
+HTAB *
+dbm_last_run_checksums(List *ids)
+{
+	return dbm_checksum_hash(&dbm_plan_last_run,
+							 "SELECT DISTINCT ON (revision) revision, "
+							 "CASE WHEN " DBM_LOG_ROW_APPLIES " THEN checksum END "
+							 "FROM dbmigrate.log WHERE revision OPERATOR(pg_catalog.=) ANY ($1) "
+							 "ORDER BY revision, id DESC",
+							 ids);
 }
 
 /*

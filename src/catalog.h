@@ -68,6 +68,14 @@ typedef struct DbmLogBatch
 	int			count;
 } DbmLogBatch;
 
+/*
+ * A dbmigrate.log row that leaves its revision applied: an upgrade, or a stamp
+ * with a checksum (a stamp without one un-applied the revision).  The latest
+ * such row of an applied revision records the text that was applied.
+ */
+#define DBM_LOG_ROW_APPLIES \
+	"(operation OPERATOR(pg_catalog.<>) 'downgrade' AND checksum IS NOT NULL)"
+
 /* graph.c */
 extern DbmGraph *dbm_graph_load(void);
 extern int	dbm_graph_find(DbmGraph *g, const char *id);
@@ -100,7 +108,6 @@ extern bool dbm_list_has_id(List *ids, const char *id);
 extern Datum dbm_ids_to_array(List *ids);
 extern List *dbm_array_to_ids(ArrayType *arr);
 extern DbmBody *dbm_read_bodies(List *ids, HTAB **byid);
-extern DbmBody *dbm_read_body(const char *id);
 extern DbmBody *dbm_body_lookup(HTAB *byid, const char *id);
 extern HTAB *dbm_read_checksums(List *ids);
 extern HTAB *dbm_last_run_checksums(List *ids);

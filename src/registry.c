@@ -55,6 +55,8 @@ typedef struct DbmStored
 
 static char *dbm_register(DbmRegistration *reg);
 static bool dbm_all_heads_keyword(List *items);
+static void dbm_definition_values(const char *id, DbmRegistration *reg, const char *message,
+								  const char *checksum, Datum *values, char *nulls);
 static void dbm_registration_args(FunctionCallInfo fcinfo, DbmRegistration *reg);
 static DbmStored *dbm_read_stored(const char *id);
 static void dbm_check_parents(DbmRegistration *reg);
@@ -64,7 +66,6 @@ static void dbm_check_no_orphans(const char *id);
 static void dbm_note_builtin_override(const char *id);
 static char *dbm_random_id(void);
 static char *dbm_merge_id(List *parents);
-static bool dbm_same_parents(List *a, List *b);
 static void dbm_exec(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
 					 Datum *values, const char *nulls, int expected);
 
@@ -144,16 +145,6 @@ dbm_read_stored(const char *id)
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return st;
-}
-
-/*
- * dbm_same_parents
- *		Whether two parent lists name the same set.
- */
-static bool
-dbm_same_parents(List *a, List *b)
-{
-	return dbm_list_equal_ids(a, b);
 }
 
 /*
@@ -360,6 +351,25 @@ dbm_merge_id(List *parents)
 }
 
 /*
+ * dbm_definition_values
+ *		Parameters $1..$6 of the INSERT and UPDATE of a revision's definition:
+ *		id, parents, message, upgrade_sql, downgrade_sql, checksum.
+ */
+static void
+dbm_definition_values(const char *id, DbmRegistration *reg, const char *message,
+					  const char *checksum, Datum *values, char *nulls)
+{
+	values[0] = CStringGetTextDatum(id);
+	values[1] = dbm_ids_to_array(reg->parents);
+	values[2] = message ? CStringGetTextDatum(message) : (Datum) 0;
+	nulls[2] = message ? ' ' : 'n';
+	values[3] = CStringGetTextDatum(reg->upgrade_sql);
+	values[4] = reg->downgrade_sql ? CStringGetTextDatum(reg->downgrade_sql) : (Datum) 0;
+	nulls[4] = reg->downgrade_sql ? ' ' : 'n';
+	values[5] = CStringGetTextDatum(checksum);
+}
+
+/*
  * dbm_all_heads_keyword
  *		Whether every element of a merge's list is the keyword 'heads'.
  */
@@ -488,14 +498,7 @@ dbm_register(DbmRegistration *reg)
 
 		const char *message = reg->message ? reg->message : default_message;
 
-		values[0] = CStringGetTextDatum(id);
-		values[1] = dbm_ids_to_array(reg->parents);
-		values[2] = message ? CStringGetTextDatum(message) : (Datum) 0;
-		nulls[2] = message ? ' ' : 'n';
-		values[3] = CStringGetTextDatum(reg->upgrade_sql);
-		values[4] = reg->downgrade_sql ? CStringGetTextDatum(reg->downgrade_sql) : (Datum) 0;
-		nulls[4] = reg->downgrade_sql ? ' ' : 'n';
-		values[5] = CStringGetTextDatum(checksum);
+		dbm_definition_values(id, reg, message, checksum, values, nulls);
 		values[6] = BoolGetDatum(builtin);
 		/* the statement trigger revision_mark_parents clears the parents' is_head */
 		dbm_exec(&dbm_plan_insert,
@@ -504,7 +507,7 @@ dbm_register(DbmRegistration *reg)
 				 "VALUES ($1, $2, $3, $4, $5, $6, $7)",
 				 7, argtypes, values, nulls, SPI_OK_INSERT);
 	}
-	else if (dbm_same_parents(st->parents, reg->parents) && strcmp(st->checksum, checksum) == 0 &&
+	else if (dbm_list_equal_ids(st->parents, reg->parents) && strcmp(st->checksum, checksum) == 0 &&
 			 strcmp(st->text_checksum, checksum) != 0)
 	{
 		/*
@@ -532,7 +535,7 @@ dbm_register(DbmRegistration *reg)
 				(errmsg("dbmigrate: stored text of revision \"%s\" restored by %s",
 						id, GetUserNameFromId(oc.saved_userid, false))));
 	}
-	else if (dbm_same_parents(st->parents, reg->parents) && strcmp(st->checksum, checksum) == 0)
+	else if (dbm_list_equal_ids(st->parents, reg->parents) && strcmp(st->checksum, checksum) == 0)
 	{
 		/* identical definition: a no-op, except that a new message is kept */
 		if (reg->message != NULL &&
@@ -554,7 +557,7 @@ dbm_register(DbmRegistration *reg)
 	}
 	else
 	{
-		bool		parents_changed = !dbm_same_parents(st->parents, reg->parents);
+		bool		parents_changed = !dbm_list_equal_ids(st->parents, reg->parents);
 		bool	   *applied;
 
 		if (g == NULL)
@@ -621,14 +624,7 @@ dbm_register(DbmRegistration *reg)
 			Datum		values[7];
 			char		nulls[7] = "       ";
 
-			values[0] = CStringGetTextDatum(id);
-			values[1] = dbm_ids_to_array(reg->parents);
-			values[2] = reg->message ? CStringGetTextDatum(reg->message) : (Datum) 0;
-			nulls[2] = reg->message ? ' ' : 'n';
-			values[3] = CStringGetTextDatum(reg->upgrade_sql);
-			values[4] = reg->downgrade_sql ? CStringGetTextDatum(reg->downgrade_sql) : (Datum) 0;
-			nulls[4] = reg->downgrade_sql ? ' ' : 'n';
-			values[5] = CStringGetTextDatum(checksum);
+			dbm_definition_values(id, reg, reg->message, checksum, values, nulls);
 			values[6] = BoolGetDatum(parents_changed);
 			dbm_exec(&dbm_plan_update,
 					 "UPDATE dbmigrate.revision SET down_revisions = $2, message = $3, "

@@ -151,7 +151,7 @@ dbm_read_last_runs(void)
 
 	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_last_runs,
 								   "SELECT DISTINCT ON (revision) revision, started_at, run_by::text, checksum, "
-								   "operation OPERATOR(pg_catalog.=) 'upgrade' OR checksum IS NOT NULL "
+								   DBM_LOG_ROW_APPLIES " "
 								   "FROM dbmigrate.log ORDER BY revision, id DESC",
 								   0, NULL),
 						  NULL, NULL, DBM_FRESH_READ, 0);
