@@ -12,21 +12,44 @@ as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# ensure_packages: install the server headers, pgTAP and pg_prove when absent
+# dbm_missing_packages: print the Debian packages whose *content* is absent.
+# Each check looks for the file that is actually used (the server headers'
+# postgres.h, pgTAP's control file, pg_prove on PATH), never for a neighbour
+# such as pg_config or the PGXS makefile, which other packages also ship.
+# DBM_PKG_ROOT (default empty) prefixes every file path, so a test can point
+# the checks at a tree where something is hidden.
+dbm_missing_packages() {
+    local root="${DBM_PKG_ROOT:-}" pgc incdir
+    pgc="$root/usr/lib/postgresql/$PG_MAJOR/bin/pg_config"
+    incdir=""
+    [ -x "$pgc" ] && incdir="$("$pgc" --includedir-server 2>/dev/null)"
+    [ -n "$incdir" ] || incdir="/usr/include/postgresql/$PG_MAJOR/server"
+    [ -f "$root$incdir/postgres.h" ] || echo "postgresql-server-dev-$PG_MAJOR"
+    [ -x "$root/usr/lib/postgresql/$PG_MAJOR/bin/initdb" ] || echo "postgresql-$PG_MAJOR"
+    [ -f "$root/usr/share/postgresql/$PG_MAJOR/extension/pgtap.control" ] || echo "postgresql-$PG_MAJOR-pgtap"
+    PATH="${DBM_PKG_PATH:-$PATH}" command -v pg_prove >/dev/null 2>&1 || echo "libtap-parser-sourcehandler-pgtap-perl"
+    [ -f "$root/usr/share/postgresql/$PG_MAJOR/extension/pgcrypto.control" ] || echo "postgresql-contrib"
+    [ -f "$root/usr/lib/python3/dist-packages/alembic/script/revision.py" ] || echo "python3-alembic"
+    [ -d "$root/usr/lib/python3/dist-packages/psycopg2" ] || echo "python3-psycopg2"
+    PATH="${DBM_PKG_PATH:-$PATH}" command -v make >/dev/null 2>&1 || echo "make"
+    PATH="${DBM_PKG_PATH:-$PATH}" command -v gcc >/dev/null 2>&1 || echo "gcc"
+    [ -f "$root/usr/include/postgresql/libpq-fe.h" ] || echo "libpq-dev"
+}
+
+# ensure_packages: install what dbm_missing_packages reports, then check again
 ensure_packages() {
-    local missing=()
-    command -v pg_config >/dev/null 2>&1 && [ -f "$(pg_config --pgxs 2>/dev/null)" ] \
-        || missing+=("postgresql-server-dev-$PG_MAJOR")
-    [ -x "/usr/lib/postgresql/$PG_MAJOR/bin/initdb" ] || missing+=("postgresql-$PG_MAJOR")
-    [ -f "/usr/share/postgresql/$PG_MAJOR/extension/pgtap.control" ] || missing+=("postgresql-$PG_MAJOR-pgtap")
-    command -v pg_prove >/dev/null 2>&1 || missing+=("libtap-parser-sourcehandler-pgtap-perl")
-    [ -f "/usr/share/postgresql/$PG_MAJOR/extension/pgcrypto.control" ] || missing+=("postgresql-contrib")
-    command -v make >/dev/null 2>&1 || missing+=("make")
-    command -v gcc >/dev/null 2>&1 || missing+=("gcc")
-    if [ "${#missing[@]}" -gt 0 ]; then
-        echo "== installing: ${missing[*]}"
+    local missing
+    missing=$(dbm_missing_packages | tr '\n' ' ')
+    if [ -n "${missing// /}" ]; then
+        echo "== installing: $missing"
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || true
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        # shellcheck disable=SC2086
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+        missing=$(dbm_missing_packages | tr '\n' ' ')
+        if [ -n "${missing// /}" ]; then
+            echo "still missing after apt-get install: $missing" >&2
+            return 1
+        fi
     fi
     export PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}"
     [ -x "$PG_CONFIG" ] || PG_CONFIG="$(command -v pg_config)"

@@ -210,14 +210,15 @@ dbm_list_equal_ids(List *a, List *b)
  *		The first column of a kept query, as C strings.
  */
 List *
-dbm_query_ids(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, Datum *values)
+dbm_query_ids(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, Datum *values,
+			  DbmRead mode)
 {
 	List	   *result = NIL;
 	int			rc;
 	uint64		i;
 
 	rc = dbm_spi_execute_plan(dbm_plan(slot, sql, nargs, argtypes), values, NULL,
-							  DBM_FRESH_READ, 0);
+							  DBM_SPI_READ_ONLY(mode), 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate's tables: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -231,11 +232,11 @@ dbm_query_ids(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, Datum
  *		The applied heads (dbmigrate.version), sorted by id.
  */
 List *
-dbm_read_current(void)
+dbm_read_current(DbmRead mode)
 {
 	return dbm_query_ids(&dbm_plan_read_current,
 						 "SELECT revision FROM dbmigrate.version ORDER BY revision COLLATE \"C\"",
-						 0, NULL, NULL);
+						 0, NULL, NULL, mode);
 }
 
 /*
@@ -245,11 +246,11 @@ dbm_read_current(void)
  *		the whole graph).
  */
 List *
-dbm_read_heads(void)
+dbm_read_heads(DbmRead mode)
 {
 	return dbm_query_ids(&dbm_plan_read_heads,
 						 "SELECT revision FROM dbmigrate.revision WHERE is_head ORDER BY seq",
-						 0, NULL, NULL);
+						 0, NULL, NULL, mode);
 }
 
 /*
@@ -317,7 +318,7 @@ dbm_checksum_hash(SPIPlanPtr *slot, const char *sql, List *ids)
 	uint64		i;
 
 	values[0] = dbm_ids_to_array(ids);
-	rc = dbm_spi_execute_plan(dbm_plan(slot, sql, 1, argtypes), values, NULL, DBM_FRESH_READ, 0);
+	rc = dbm_spi_execute_plan(dbm_plan(slot, sql, 1, argtypes), values, NULL, DBM_SPI_READ_ONLY(DBM_READ_LATEST), 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate's tables: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -392,7 +393,7 @@ dbm_read_bodies(List *ids, HTAB **byid)
 								   "SELECT " DBM_BODY_COLUMNS " FROM dbmigrate.revision "
 								   "WHERE revision OPERATOR(pg_catalog.=) ANY ($1)",
 								   1, argtypes),
-						  values, NULL, DBM_FRESH_READ, 0);
+						  values, NULL, DBM_SPI_READ_ONLY(DBM_READ_LATEST), 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 

@@ -21,6 +21,27 @@
 #include "utils/hsearch.h"
 
 /*
+ * DbmRead: which snapshot a read of dbmigrate's tables uses.
+ *
+ * DBM_READ_LATEST: calls that change state, after taking the run lock.  SPI
+ * runs the query with read_only = false, so it takes a new snapshot (READ
+ * COMMITTED) and sees what the previous lock holder committed; reusing the
+ * snapshot taken before the wait would plan from a stale state.
+ *
+ * DBM_READ_SNAPSHOT: read-only calls.  SPI runs the query with read_only =
+ * true, which uses the caller's active snapshot: every query of the call
+ * sees one and the same state, at any isolation level, and a concurrent
+ * registration or upgrade can never be half-seen.
+ */
+typedef enum DbmRead
+{
+	DBM_READ_LATEST,
+	DBM_READ_SNAPSHOT
+} DbmRead;
+
+#define DBM_SPI_READ_ONLY(mode) ((mode) == DBM_READ_SNAPSHOT)
+
+/*
  * DbmNode: one registered revision.  Nodes are stored in registration order
  * (column seq), which dbmigrate keeps topological: a parent is always
  * registered before its children, so iterating nodes by index visits parents
@@ -77,8 +98,10 @@ typedef struct DbmLogBatch
 	"(operation OPERATOR(pg_catalog.<>) 'downgrade' AND checksum IS NOT NULL)"
 
 /* graph.c */
-extern DbmGraph *dbm_graph_load(void);
+extern DbmGraph *dbm_graph_load(DbmRead mode);
 extern int	dbm_graph_find(DbmGraph *g, const char *id);
+extern int	dbm_graph_index(DbmGraph *g, const char *id);
+extern void dbm_revision_vanished(const char *id) pg_attribute_noreturn();
 extern void dbm_graph_mark_ancestors(DbmGraph *g, int start, bool *mark);
 extern void dbm_graph_mark_descendants(DbmGraph *g, int start, bool *mark);
 extern void dbm_graph_mark_heads(DbmGraph *g, bool *mark);
@@ -99,9 +122,9 @@ extern HTAB *dbm_string_hash(const char *name, long nelem, Size entrysize);
 extern int	dbm_spi_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
 								 bool read_only, long tcount);
 extern List *dbm_query_ids(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
-						   Datum *values);
-extern List *dbm_read_current(void);
-extern List *dbm_read_heads(void);
+						   Datum *values, DbmRead mode);
+extern List *dbm_read_current(DbmRead mode);
+extern List *dbm_read_heads(DbmRead mode);
 extern void dbm_write_current(List *ids);
 extern bool dbm_list_equal_ids(List *a, List *b);
 extern bool dbm_list_has_id(List *ids, const char *id);

@@ -39,14 +39,6 @@
 /* Longest revision id, in characters */
 #define DBMIGRATE_ID_MAXLEN 255
 
-/*
- * read_only argument of every SPI call that reads dbmigrate's tables: false,
- * so that each query takes a fresh snapshot (READ COMMITTED).  A call that
- * waited for the run lock must see what the previous holder committed; with
- * read_only = true SPI would reuse the snapshot taken before the wait.
- */
-#define DBM_FRESH_READ false
-
 /* Shortest prefix accepted as a target */
 #define DBMIGRATE_PREFIX_MINLEN 4
 

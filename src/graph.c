@@ -58,7 +58,7 @@ dbm_graph_inconsistent(const char *child, const char *parent, const char *why)
  *		extension owner; memory lives in the current (SPI) context.
  */
 DbmGraph *
-dbm_graph_load(void)
+dbm_graph_load(DbmRead mode)
 {
 	DbmGraph   *g = palloc0(sizeof(DbmGraph));
 	SPITupleTable *tt;
@@ -69,7 +69,7 @@ dbm_graph_load(void)
 	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_load_graph,
 								   "SELECT revision, down_revisions FROM dbmigrate.revision "
 								   "ORDER BY seq", 0, NULL),
-						  NULL, NULL, DBM_FRESH_READ, 0);
+						  NULL, NULL, DBM_SPI_READ_ONLY(mode), 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 
@@ -163,6 +163,39 @@ dbm_graph_find(DbmGraph *g, const char *id)
 	DbmIdEntry *e = hash_search(g->byid, &id, HASH_FIND, NULL);
 
 	return e ? e->index : -1;
+}
+
+/*
+ * dbm_revision_vanished
+ *		Refuse (40001) to go on when a revision this call read a moment ago is
+ *		gone: dbmigrate.revision was changed by a session that does not take
+ *		the run lock (a direct DELETE, or a migration that edits the table).
+ */
+void
+dbm_revision_vanished(const char *id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("revision \"%s\" was removed from dbmigrate.revision while this call ran", id),
+			 errdetail("Another transaction or a migration step changed dbmigrate.revision "
+					   "without going through dbmigrate's functions; nothing was changed."),
+			 errhint("Retry the call; change revisions only with migrate_register() and "
+					 "migrate_unregister().")));
+}
+
+/*
+ * dbm_graph_index
+ *		dbm_graph_find for an id this call read from dbmigrate's tables: a
+ *		revision missing from the graph is refused (40001), never indexed.
+ */
+int
+dbm_graph_index(DbmGraph *g, const char *id)
+{
+	int			idx = dbm_graph_find(g, id);
+
+	if (idx < 0)
+		dbm_revision_vanished(id);
+	return idx;
 }
 
 /*

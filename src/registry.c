@@ -54,6 +54,7 @@ typedef struct DbmStored
 } DbmStored;
 
 static char *dbm_register(DbmRegistration *reg);
+static char *dbm_register_locked(DbmRegistration *reg, Oid caller);
 static bool dbm_all_heads_keyword(List *items);
 static void dbm_definition_values(const char *id, DbmRegistration *reg, const char *message,
 								  const char *checksum, Datum *values, char *nulls);
@@ -126,7 +127,7 @@ dbm_read_stored(const char *id)
 								   "      ORDER BY c.seq), r.upgrade_sql, r.downgrade_sql "
 								   "FROM dbmigrate.revision r WHERE r.revision OPERATOR(pg_catalog.=) $1",
 								   1, argtypes),
-						  values, NULL, DBM_FRESH_READ, 0);
+						  values, NULL, DBM_SPI_READ_ONLY(DBM_READ_LATEST), 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -187,7 +188,7 @@ dbm_check_parents(DbmRegistration *reg)
 							"WHERE NOT EXISTS (SELECT 1 FROM dbmigrate.revision r "
 							"                  WHERE r.revision OPERATOR(pg_catalog.=) u.p) "
 							"ORDER BY u.n",
-							1, argtypes, values);
+							1, argtypes, values, DBM_READ_LATEST);
 
 	if (missing != NIL)
 		ereport(ERROR,
@@ -213,14 +214,14 @@ dbm_check_not_redundant(DbmGraph *g, const char *what, List *parents)
 	foreach(lc, parents)
 	{
 		bool	   *anc = palloc0(sizeof(bool) * Max(g->n, 1));
-		int			idx = dbm_graph_find(g, (const char *) lfirst(lc));
+		int			idx = dbm_graph_index(g, (const char *) lfirst(lc));
 		ListCell   *lc2;
 
 		dbm_graph_mark_ancestors(g, idx, anc);
 		anc[idx] = false;
 		foreach(lc2, parents)
 		{
-			int			other = dbm_graph_find(g, (const char *) lfirst(lc2));
+			int			other = dbm_graph_index(g, (const char *) lfirst(lc2));
 
 			if (other != idx && anc[other])
 				ereport(ERROR,
@@ -251,7 +252,7 @@ dbm_check_no_orphans(const char *id)
 	orphans = dbm_query_ids(&dbm_plan_orphans,
 							"SELECT revision FROM dbmigrate.revision "
 							"WHERE down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] ORDER BY seq",
-							1, argtypes, values);
+							1, argtypes, values, DBM_READ_LATEST);
 	if (orphans != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -393,12 +394,9 @@ static char *
 dbm_register(DbmRegistration *reg)
 {
 	DbmOwnerContext oc;
-	DbmStored  *st;
-	DbmGraph   *g = NULL;
-	char	   *checksum;
+	MemoryContext callercxt = CurrentMemoryContext;
 	char	   *id;
-	char	   *default_message = NULL;	/* used only when inserting */
-	bool		builtin = creating_extension;
+	char	   *result;
 
 	if (reg->id != NULL)
 		dbm_check_revision_id(reg->id, "revision");
@@ -406,16 +404,45 @@ dbm_register(DbmRegistration *reg)
 	dbm_check_migration_sql(reg->upgrade_sql, reg->id ? reg->id : "(new)", "upgrade");
 	if (reg->downgrade_sql != NULL)
 		dbm_check_migration_sql(reg->downgrade_sql, reg->id ? reg->id : "(new)", "downgrade");
-	checksum = dbm_checksum(reg->upgrade_sql, reg->downgrade_sql);
 
 	dbm_begin_state_change(reg->merge ? "migrate_merge" :
 						   reg->parent_is_head ? "migrate_revision" : "migrate_register", false);
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
 
+	id = dbm_register_locked(reg, oc.saved_userid);
+
+	/*
+	 * Everything dbm_register_locked allocated lives in SPI's procedure
+	 * context, which SPI_finish deletes: copy the result out first.
+	 */
+	result = MemoryContextStrdup(callercxt, id);
+	dbm_leave_owner(&oc);
+	dbm_spi_finish();
+	return result;
+}
+
+/*
+ * dbm_register_locked
+ *		The body of dbm_register, with the run lock held, SPI connected and
+ *		the owner context entered; caller is the calling role.  Returns the
+ *		id, allocated in SPI's context.
+ */
+static char *
+dbm_register_locked(DbmRegistration *reg, Oid caller)
+{
+	DbmStored  *st;
+	DbmGraph   *g = NULL;
+	char	   *checksum;
+	char	   *id;
+	char	   *default_message = NULL;	/* used only when inserting */
+	bool		builtin = creating_extension;
+
+	checksum = dbm_checksum(reg->upgrade_sql, reg->downgrade_sql);
+
 	if (reg->parent_is_head)
 	{
-		List	   *heads = dbm_read_heads();
+		List	   *heads = dbm_read_heads(DBM_READ_LATEST);
 
 		if (list_length(heads) > 1)
 			ereport(ERROR,
@@ -434,7 +461,7 @@ dbm_register(DbmRegistration *reg)
 		List	   *parents = NIL;
 		ListCell   *lc;
 
-		g = dbm_graph_load();
+		g = dbm_graph_load(DBM_READ_LATEST);
 		foreach(lc, reg->parents)
 		{
 			const char *p = (const char *) lfirst(lc);
@@ -461,9 +488,7 @@ dbm_register(DbmRegistration *reg)
 			ereport(NOTICE,
 					(errmsg("nothing to merge: the revision graph has one head, \"%s\"",
 							(const char *) linitial(parents))));
-			dbm_leave_owner(&oc);
-			dbm_spi_finish();
-			return pstrdup((const char *) linitial(parents));
+			return (char *) linitial(parents);
 		}
 		if (list_length(parents) < 2)
 			ereport(ERROR,
@@ -482,7 +507,7 @@ dbm_register(DbmRegistration *reg)
 	if (list_length(reg->parents) > 1)
 	{
 		if (g == NULL)
-			g = dbm_graph_load();
+			g = dbm_graph_load(DBM_READ_LATEST);
 		dbm_check_not_redundant(g, reg->merge ? "the merge" : psprintf("revision \"%s\"", id),
 								reg->parents);
 	}
@@ -533,7 +558,7 @@ dbm_register(DbmRegistration *reg)
 						   "its recorded checksum %s again.", st->text_checksum, checksum)));
 		ereport(LOG,
 				(errmsg("dbmigrate: stored text of revision \"%s\" restored by %s",
-						id, GetUserNameFromId(oc.saved_userid, false))));
+						id, GetUserNameFromId(caller, false))));
 	}
 	else if (dbm_list_equal_ids(st->parents, reg->parents) && strcmp(st->checksum, checksum) == 0)
 	{
@@ -561,9 +586,9 @@ dbm_register(DbmRegistration *reg)
 		bool	   *applied;
 
 		if (g == NULL)
-			g = dbm_graph_load();
-		applied = dbm_graph_applied(g, dbm_read_current());
-		if (applied[dbm_graph_find(g, id)] && !parents_changed)
+			g = dbm_graph_load(DBM_READ_LATEST);
+		applied = dbm_graph_applied(g, dbm_read_current(DBM_READ_LATEST));
+		if (applied[dbm_graph_index(g, id)] && !parents_changed)
 		{
 			char	   *ran = dbm_last_run_checksum(id);
 
@@ -591,12 +616,10 @@ dbm_register(DbmRegistration *reg)
 						(errmsg("stored definition of revision \"%s\" restored to the text that was applied", id),
 						 errdetail("It had been changed outside dbmigrate (checksum %s); it is back at %s.",
 								   st->checksum, checksum)));
-				dbm_leave_owner(&oc);
-				dbm_spi_finish();
 				return id;
 			}
 		}
-		if (applied[dbm_graph_find(g, id)])
+		if (applied[dbm_graph_index(g, id)])
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
 					 errmsg("revision \"%s\" is applied and registered with a different %s",
@@ -663,11 +686,8 @@ dbm_register(DbmRegistration *reg)
 						   checksum, st->checksum)));
 		ereport(LOG,
 				(errmsg("dbmigrate: revision \"%s\" redefined by %s (checksum %s, was %s)",
-						id, GetUserNameFromId(oc.saved_userid, false), checksum, st->checksum)));
+						id, GetUserNameFromId(caller, false), checksum, st->checksum)));
 	}
-
-	dbm_leave_owner(&oc);
-	dbm_spi_finish();
 	return id;
 }
 
@@ -828,10 +848,10 @@ dbmigrate_migrate_unregister(PG_FUNCTION_ARGS)
 				 errdetail("Children: %s.", dbm_join_ids(st->children, ", ")),
 				 errhint("Unregister the children first.")));
 	{
-		DbmGraph   *g = dbm_graph_load();
-		bool	   *applied = dbm_graph_applied(g, dbm_read_current());
+		DbmGraph   *g = dbm_graph_load(DBM_READ_LATEST);
+		bool	   *applied = dbm_graph_applied(g, dbm_read_current(DBM_READ_LATEST));
 
-		if (applied[dbm_graph_find(g, id)])
+		if (applied[dbm_graph_index(g, id)])
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_IN_USE),
 					 errmsg("cannot unregister revision \"%s\": it is applied", id),

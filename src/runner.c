@@ -254,7 +254,7 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 			const char *sql;
 
 			if (body == NULL)
-				elog(ERROR, "revision \"%s\" disappeared during the call", id);
+				dbm_revision_vanished(id);
 			MemoryContextSwitchTo(stepcxt);
 
 			checksum = dbm_checksum(body->upgrade_sql, body->downgrade_sql);
@@ -383,7 +383,7 @@ dbm_plan_upgrade(DbmGraph *g, bool *applied, const char *target)
 			else
 				foreach(lc, heads)
 				{
-					DbmNode    *h = &g->nodes[dbm_graph_find(g, (const char *) lfirst(lc))];
+					DbmNode    *h = &g->nodes[dbm_graph_index(g, (const char *) lfirst(lc))];
 					int			k;
 
 					for (k = 0; k < h->nchildren; k++)
@@ -453,7 +453,7 @@ dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, int nsteps,
 						 "The database is at base; there is nothing to downgrade.")));
 
 	foreach(lc, current)
-		heads = lappend_int(heads, dbm_graph_find(g, (const char *) lfirst(lc)));
+		heads = lappend_int(heads, dbm_graph_index(g, (const char *) lfirst(lc)));
 
 	for (s = 0; s < nsteps; s++)
 	{
@@ -557,7 +557,7 @@ dbm_check_reversible(List *ids, const char *target)
 								 "SELECT revision FROM dbmigrate.revision "
 								 "WHERE revision OPERATOR(pg_catalog.=) ANY ($1) "
 								 "AND downgrade_sql IS NULL",
-								 1, argtypes, values);
+								 1, argtypes, values, DBM_READ_LATEST);
 	if (irreversible == NIL)
 		return;
 
@@ -609,12 +609,12 @@ dbmigrate_migrate_upgrade(PG_FUNCTION_ARGS)
 	dbm_begin_state_change("migrate_upgrade", false);
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
-	current = dbm_read_current();
+	current = dbm_read_current(DBM_READ_LATEST);
 
 	/* nothing pending must not mean reading the whole graph */
 	if (strcmp(target, "head") == 0 || strcmp(target, "heads") == 0)
 	{
-		List	   *heads = dbm_read_heads();
+		List	   *heads = dbm_read_heads(DBM_READ_LATEST);
 
 		if (strcmp(target, "head") == 0)
 			dbm_check_single_head(heads);
@@ -632,7 +632,7 @@ dbmigrate_migrate_upgrade(PG_FUNCTION_ARGS)
 		return (Datum) 0;
 	}
 
-	g = dbm_graph_load();
+	g = dbm_graph_load(DBM_READ_LATEST);
 	applied = dbm_graph_applied(g, current);
 	want = dbm_plan_upgrade(g, applied, target);
 	for (i = 0; i < g->n; i++)
@@ -670,7 +670,7 @@ dbm_downgrade(FunctionCallInfo fcinfo, int nsteps, const char *target)
 	dbm_begin_state_change("migrate_downgrade", false);
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
-	current = dbm_read_current();
+	current = dbm_read_current(DBM_READ_LATEST);
 
 	/* downgrading to a revision that is already a current head does nothing */
 	if (nsteps == 0 && dbm_list_has_id(current, target))
@@ -680,7 +680,7 @@ dbm_downgrade(FunctionCallInfo fcinfo, int nsteps, const char *target)
 		return (Datum) 0;
 	}
 
-	g = dbm_graph_load();
+	g = dbm_graph_load(DBM_READ_LATEST);
 	applied = dbm_graph_applied(g, current);
 	if (nsteps > 0)
 		steps = dbm_plan_downgrade_steps(g, applied, current, nsteps, target);
@@ -781,8 +781,8 @@ dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 	dbm_begin_state_change("migrate_stamp", false);
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
-	g = dbm_graph_load();
-	before = dbm_graph_applied(g, dbm_graph_known(g, dbm_read_current(), &missing));
+	g = dbm_graph_load(DBM_READ_LATEST);
+	before = dbm_graph_applied(g, dbm_graph_known(g, dbm_read_current(DBM_READ_LATEST), &missing));
 	after = palloc0(sizeof(bool) * Max(g->n, 1));
 
 	if (strcmp(target, "heads") == 0)
@@ -809,8 +809,13 @@ dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 			dbm_log_add(&log, g->nodes[i].id, "stamp", now, now, NULL);
 	for (i = 0; i < g->n; i++)
 		if (after[i] && !before[i])
-			dbm_log_add(&log, g->nodes[i].id, "stamp", now, now,
-						dbm_body_lookup(bodies, g->nodes[i].id)->checksum);
+		{
+			DbmBody    *body = dbm_body_lookup(bodies, g->nodes[i].id);
+
+			if (body == NULL)
+				dbm_revision_vanished(g->nodes[i].id);
+			dbm_log_add(&log, g->nodes[i].id, "stamp", now, now, body->checksum);
+		}
 	dbm_write_current(dbm_graph_maximal(g, after));
 	dbm_log_write(&log);
 	dbm_leave_owner(&oc);

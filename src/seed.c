@@ -63,7 +63,7 @@ dbm_pgcrypto_schema(void)
 
 	rc = SPI_execute("SELECT n.nspname::text FROM pg_catalog.pg_extension e "
 					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
-					 "WHERE e.extname OPERATOR(pg_catalog.=) 'pgcrypto'", DBM_FRESH_READ, 1);
+					 "WHERE e.extname OPERATOR(pg_catalog.=) 'pgcrypto'", false, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_extension: %s", SPI_result_code_string(rc));
 	if (SPI_processed != 1)

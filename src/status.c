@@ -154,7 +154,7 @@ dbm_read_last_runs(void)
 								   DBM_LOG_ROW_APPLIES " "
 								   "FROM dbmigrate.log ORDER BY revision, id DESC",
 								   0, NULL),
-						  NULL, NULL, DBM_FRESH_READ, 0);
+						  NULL, NULL, DBM_SPI_READ_ONLY(DBM_READ_SNAPSHOT), 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.log: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -231,7 +231,7 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending)
 									  "SELECT revision, upgrade_sql, downgrade_sql, checksum "
 									  "FROM dbmigrate.revision ORDER BY seq",
 									  0, NULL),
-							 NULL, NULL, DBM_FRESH_READ);
+							 NULL, NULL, DBM_SPI_READ_ONLY(DBM_READ_SNAPSHOT));
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, 100);
@@ -296,7 +296,7 @@ dbmigrate_migrate_current(PG_FUNCTION_ARGS)
 
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
-	dbm_put_ids(store, desc, dbm_read_current());
+	dbm_put_ids(store, desc, dbm_read_current(DBM_READ_SNAPSHOT));
 	dbm_leave_owner(&oc);
 	dbm_spi_finish();
 	return (Datum) 0;
@@ -316,7 +316,7 @@ dbmigrate_migrate_heads(PG_FUNCTION_ARGS)
 
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
-	dbm_put_ids(store, desc, dbm_read_heads());
+	dbm_put_ids(store, desc, dbm_read_heads(DBM_READ_SNAPSHOT));
 	dbm_leave_owner(&oc);
 	dbm_spi_finish();
 	return (Datum) 0;
@@ -354,8 +354,8 @@ dbmigrate_migrate_history(PG_FUNCTION_ARGS)
 
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
-	g = dbm_graph_load();
-	current = dbm_graph_known(g, dbm_read_current(), &missing);
+	g = dbm_graph_load(DBM_READ_SNAPSHOT);
+	current = dbm_graph_known(g, dbm_read_current(DBM_READ_SNAPSHOT), &missing);
 	applied = dbm_graph_applied(g, current);
 	runs = dbm_read_last_runs();
 
@@ -367,7 +367,7 @@ dbmigrate_migrate_history(PG_FUNCTION_ARGS)
 								   "CASE WHEN $1 THEN checksum END "
 								   "FROM dbmigrate.revision ORDER BY seq DESC",
 								   1, argtypes),
-						  args, NULL, DBM_FRESH_READ, 0);
+						  args, NULL, DBM_SPI_READ_ONLY(DBM_READ_SNAPSHOT), 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
 
@@ -376,7 +376,7 @@ dbmigrate_migrate_history(PG_FUNCTION_ARGS)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	sdesc = SPI_tuptable->tupdesc;
 		char	   *id = dbm_spi_text(tup, sdesc, 1);
-		int			idx = dbm_graph_find(g, id);
+		int			idx = dbm_graph_index(g, id);
 		DbmNode    *node = &g->nodes[idx];
 		DbmLastRun *run = applied[idx] ? dbm_last_run(runs, id) : NULL;
 		Datum		values[14];
@@ -441,10 +441,10 @@ dbmigrate_migrate_show(PG_FUNCTION_ARGS)
 
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
-	g = dbm_graph_load();
+	g = dbm_graph_load(DBM_READ_SNAPSHOT);
 	idx = dbm_graph_position(g, target);
 	node = &g->nodes[idx];
-	current = dbm_graph_known(g, dbm_read_current(), &missing);
+	current = dbm_graph_known(g, dbm_read_current(DBM_READ_SNAPSHOT), &missing);
 	applied = dbm_graph_applied(g, current);
 	runs = dbm_read_last_runs();
 	run = applied[idx] ? dbm_last_run(runs, node->id) : NULL;
@@ -455,9 +455,11 @@ dbmigrate_migrate_show(PG_FUNCTION_ARGS)
 								   "registered_at, registered_by "
 								   "FROM dbmigrate.revision WHERE revision OPERATOR(pg_catalog.=) $1",
 								   1, argtypes),
-						  args, NULL, DBM_FRESH_READ, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read revision \"%s\"", node->id);
+						  args, NULL, DBM_SPI_READ_ONLY(DBM_READ_SNAPSHOT), 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
+	if (SPI_processed != 1)
+		dbm_revision_vanished(node->id);
 
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = CStringGetTextDatum(node->id);
@@ -505,7 +507,7 @@ dbmigrate_migrate_log(PG_FUNCTION_ARGS)
 								   "SELECT id, revision, operation, started_at, duration, run_by, pid, checksum "
 								   "FROM dbmigrate.log ORDER BY id",
 								   0, NULL),
-						  NULL, NULL, DBM_FRESH_READ, 0);
+						  NULL, NULL, DBM_SPI_READ_ONLY(DBM_READ_SNAPSHOT), 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate.log: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
@@ -543,8 +545,8 @@ dbmigrate_migrate_validate(PG_FUNCTION_ARGS)
 
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
-	g = dbm_graph_load();
-	problems = dbm_find_problems(g, dbm_read_current(), dbm_read_last_runs(), NULL);
+	g = dbm_graph_load(DBM_READ_SNAPSHOT);
+	problems = dbm_find_problems(g, dbm_read_current(DBM_READ_SNAPSHOT), dbm_read_last_runs(), NULL);
 	foreach(lc, problems)
 	{
 		DbmProblem *p = (DbmProblem *) lfirst(lc);
@@ -591,8 +593,8 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
-	current = dbm_read_current();
-	heads = dbm_read_heads();
+	current = dbm_read_current(DBM_READ_SNAPSHOT);
+	heads = dbm_read_heads(DBM_READ_SNAPSHOT);
 
 	/*
 	 * An endpoint must answer, not fail: if the graph cannot be read (it was
@@ -604,7 +606,7 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		DbmGraph   *g = dbm_graph_load();
+		DbmGraph   *g = dbm_graph_load(DBM_READ_SNAPSHOT);
 		int			npending;
 
 		problems = dbm_find_problems(g, current, dbm_read_last_runs(), &npending);
@@ -658,7 +660,7 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 								   "            WHERE e.extname OPERATOR(pg_catalog.=) 'dbmigrate'), "
 								   "'problems', $5)",
 								   5, argtypes),
-						  args, NULL, DBM_FRESH_READ, 1);
+						  args, NULL, DBM_SPI_READ_ONLY(DBM_READ_SNAPSHOT), 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not build the health document");
 	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
