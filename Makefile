@@ -14,7 +14,7 @@ OBJS = \
 	src/status.o \
 	src/seed.o
 
-DATA = dbmigrate--1.0.sql
+DATA = dbmigrate--1.0.sql dbmigrate--1.0--1.1.sql
 
 # pg_regress: inputs in sql/, expected output in expected/
 REGRESS = extension register badinput nontransactional validate history upgrade downgrade \
@@ -45,8 +45,9 @@ versioncheck:
 	@v='$(EXTVERSION)'; \
 	grep -q "\"version\": \"$$v\"" META.json || { echo "META.json version differs from control ($$v)"; exit 1; }; \
 	test "$$(grep -c "\"version\": \"$$v\"" META.json)" -ge 2 || { echo "META.json provides.dbmigrate.version differs from control ($$v)"; exit 1; }; \
-	test -f $(EXTENSION)--$$v.sql || { echo "no install script $(EXTENSION)--$$v.sql"; exit 1; }; \
-	echo "version $$v: control, META.json and install script agree"
+	ls $(EXTENSION)--$$v.sql $(EXTENSION)--*--$$v.sql 2>/dev/null | grep -q . || { echo "no install or update script for $$v"; exit 1; }; \
+	for f in $(EXTENSION)--*.sql; do echo " $(DATA) " | grep -q " $$f " || { echo "$$f is not in DATA"; exit 1; }; done; \
+	echo "version $$v: control, META.json and install/update scripts agree"
 
 # pgTAP suite (needs a running server: PGHOST/PGPORT/PGUSER/PGDATABASE)
 prove:
@@ -59,3 +60,12 @@ bench:
 	bench/run.sh
 
 installcheck: versioncheck
+
+# SQL-level fuzz test of every text / text[] argument (test/fuzz/fuzz.py):
+# 100,000 calls against the server in PGHOST/PGPORT/PGUSER (a superuser; the
+# extension installed). FUZZ_CALLS, FUZZ_SEED and FUZZ_ARGS override.
+# test/shell/fuzz.sh is the bounded CI sample.
+FUZZ_CALLS ?= 100000
+.PHONY: fuzz
+fuzz:
+	/usr/bin/python3 test/fuzz/fuzz.py --calls $(FUZZ_CALLS) --progress 10000 $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) $(FUZZ_ARGS)

@@ -2,9 +2,10 @@
 -- The extension as packaged: version, update paths, objects, privileges,
 -- comments and what pg_dump keeps (STYLE.md rules 4, 7, 9, 10, 21).
 --
-CREATE EXTENSION dbmigrate VERSION '1.0' CASCADE;
+CREATE EXTENSION dbmigrate CASCADE;
 
--- the installed version is the control file's default
+-- the installed version is the control file's default (1.1: the 1.0 install
+-- script followed by the 1.0--1.1 update script)
 SELECT extversion, extrelocatable, extnamespace::regnamespace AS schema
   FROM pg_extension WHERE extname = 'dbmigrate';
 SELECT name, default_version, installed_version
@@ -12,7 +13,7 @@ SELECT name, default_version, installed_version
 -- needs a superuser to create, not trusted, not relocatable, fixed schema, requires pgcrypto
 SELECT version, superuser, trusted, relocatable, schema, requires
   FROM pg_available_extension_versions WHERE name = 'dbmigrate';
--- 1.0 is the first release: no update paths yet
+-- 1.0 databases update to 1.1; there is no way back
 SELECT source, target, path FROM pg_extension_update_paths('dbmigrate') ORDER BY 1, 2;
 
 -- every function dbmigrate ships, whether PUBLIC may call it, and that it has a comment
@@ -55,4 +56,39 @@ SELECT name, setting, unit, context FROM pg_settings WHERE name LIKE 'dbmigrate.
 -- the install script registered the reference application's first revision
 SELECT revision, down_revisions, message, builtin, is_head FROM dbmigrate.revision;
 
+-- the run lock is a table no role but the owner may lock
+SELECT has_table_privilege('public', 'dbmigrate.run_lock', 'SELECT, UPDATE, DELETE, TRUNCATE, INSERT')
+       AS public_any_privilege,
+       (SELECT count(*) FROM pg_attribute WHERE attrelid = 'dbmigrate.run_lock'::regclass AND attnum > 0)
+       AS columns;
+
+DROP EXTENSION dbmigrate;
+
+-- a 1.0 database with state updates to 1.1 with its state intact, and its
+-- next state change takes the 1.1 run lock
+CREATE EXTENSION dbmigrate VERSION '1.0';
+SELECT dbmigrate.migrate_unregister('001_initial_migration');
+SELECT dbmigrate.migrate_register('e1', NULL, 'CREATE TABLE ext_t1 (a int)', 'DROP TABLE ext_t1', 'one');
+SELECT dbmigrate.migrate_register('e2', 'e1', 'CREATE TABLE ext_t2 (a int)', 'DROP TABLE ext_t2', 'two');
+-- until the update, the library serializes a 1.0 database on 1.0's advisory lock
+BEGIN;
+SELECT revision FROM dbmigrate.migrate_upgrade('e1');
+SELECT to_regclass('dbmigrate.run_lock') AS run_lock_before_update,
+       (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1684172137
+           AND objid = 1735549300 AND pid = pg_backend_pid()) AS advisory_locks;
+COMMIT;
+ALTER EXTENSION dbmigrate UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'dbmigrate';
+SELECT * FROM dbmigrate.migrate_current();
+SELECT revision, operation FROM dbmigrate.migrate_log();
+BEGIN;
+SELECT revision FROM dbmigrate.migrate_upgrade();
+SELECT l.mode, l.granted FROM pg_locks l
+ WHERE l.relation = 'dbmigrate.run_lock'::regclass AND l.pid = pg_backend_pid();
+SELECT count(*) AS advisory_locks FROM pg_locks
+ WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+COMMIT;
+SELECT * FROM dbmigrate.migrate_current();
+SELECT revision FROM dbmigrate.migrate_downgrade('base');
+SELECT to_regclass('ext_t1') AS t1, to_regclass('ext_t2') AS t2;
 DROP EXTENSION dbmigrate;

@@ -19,16 +19,19 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "storage/lmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 #include "dbmigrate.h"
@@ -78,7 +81,7 @@ _PG_init(void)
 	DefineCustomIntVariable("dbmigrate.run_lock_timeout",
 							gettext_noop("Sets how long a call waits for dbmigrate's run lock."),
 							gettext_noop("Every call that changes dbmigrate's state first takes "
-										 "one transaction-scoped advisory lock; waiting longer "
+										 "the run lock (a transaction-scoped lock on dbmigrate.run_lock); waiting longer "
 										 "than this fails with SQLSTATE 55P03. Zero waits forever."),
 							&dbmigrate_run_lock_timeout,
 							60000, 0, INT_MAX,
@@ -173,9 +176,9 @@ dbm_run_lock_callback(void *arg)
 	{
 		errdetail("Another session is running a dbmigrate call that changes state; "
 				  "dbmigrate.run_lock_timeout is %d ms.", dbmigrate_run_lock_timeout);
-		errhint("Find it with: SELECT pid FROM pg_locks WHERE locktype = 'advisory' "
-				"AND classid = 1684172137 AND objid = 1735549300; "
-				"raise dbmigrate.run_lock_timeout to wait longer.");
+		errhint("Find it with: SELECT pid FROM pg_locks WHERE relation = "
+				"'dbmigrate.run_lock'::regclass AND mode = 'ShareUpdateExclusiveLock' "
+				"AND granted; raise dbmigrate.run_lock_timeout to wait longer.");
 	}
 	errcontext("waiting for dbmigrate's run lock in %s()", (const char *) arg);
 }
@@ -184,8 +187,12 @@ dbm_run_lock_callback(void *arg)
  * dbm_begin_state_change
  *		Common prologue of every call that changes dbmigrate's state:
  *		refuse snapshot isolation levels (the plan must be made from a
- *		snapshot taken after the lock), then take the transaction-scoped
- *		advisory lock, waiting at most dbmigrate.run_lock_timeout.
+ *		snapshot taken after the lock), then take the run lock, waiting at
+ *		most dbmigrate.run_lock_timeout: SHARE UPDATE EXCLUSIVE on
+ *		dbmigrate.run_lock until the end of the transaction.  It is
+ *		self-conflicting; no lock a role without privileges on that table can
+ *		hold conflicts with it (see dbmigrate--1.0--1.1.sql), and plain
+ *		SELECTs (the read-only functions) never wait for it.
  *
  *		SQLSTATE 25000 at REPEATABLE READ / SERIALIZABLE; 55P03 on timeout;
  *		55000 when called from migration SQL, unless allow_in_step.
@@ -196,6 +203,7 @@ dbm_begin_state_change(const char *funcname, bool allow_in_step)
 	ErrorContextCallback errcallback;
 	int			nestlevel;
 	char		buf[32];
+	Oid			relid;
 
 	if (dbm_step_depth > 0 && !allow_in_step)
 		ereport(ERROR,
@@ -227,8 +235,15 @@ dbm_begin_state_change(const char *funcname, bool allow_in_step)
 	(void) set_config_option("lock_timeout", buf,
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	(void) DirectFunctionCall1(pg_advisory_xact_lock_int8,
-							   Int64GetDatum(DBMIGRATE_LOCK_KEY));
+	relid = get_relname_relid("run_lock", get_namespace_oid("dbmigrate", false));
+	if (OidIsValid(relid))
+		LockRelationOid(relid, ShareUpdateExclusiveLock);
+	else
+	{
+		/* the 1.0 schema, until ALTER EXTENSION dbmigrate UPDATE */
+		(void) DirectFunctionCall1(pg_advisory_xact_lock_int8,
+								   Int64GetDatum(DBMIGRATE_LOCK_KEY_1_0));
+	}
 	AtEOXact_GUC(true, nestlevel);
 
 	error_context_stack = errcallback.previous;

@@ -15,6 +15,7 @@
 #define DBMIGRATE_H
 
 #include "fmgr.h"
+#include "nodes/nodes.h"
 #include "funcapi.h"
 #include "nodes/pg_list.h"
 #include "utils/tuplestore.h"
@@ -29,12 +30,12 @@
 #endif
 
 /*
- * Key of the transaction-scoped advisory lock that serializes every call
- * that changes dbmigrate's state.  It is the ASCII text "dbmigrat" read as a
- * big-endian int8, so in pg_locks it shows as locktype 'advisory',
- * classid 1684172137, objid 1735549300, objsubid 1.
+ * Key of the transaction-scoped advisory lock that serialized state changes
+ * in 1.0 ("dbmigrat" as a big-endian int8).  Used only while a database's
+ * extension is still at 1.0; from 1.1 the run lock is a lock on the table
+ * dbmigrate.run_lock, which a role without privileges cannot take.
  */
-#define DBMIGRATE_LOCK_KEY	INT64CONST(0x64626d6967726174)
+#define DBMIGRATE_LOCK_KEY_1_0	INT64CONST(0x64626d6967726174)
 
 /* Longest revision id, in characters */
 #define DBMIGRATE_ID_MAXLEN 255
@@ -76,6 +77,9 @@ extern char *dbm_checksum(const char *upgrade_sql, const char *downgrade_sql);
 extern void dbm_check_revision_id(const char *id, const char *what);
 extern void dbm_check_migration_sql(const char *sql, const char *revision,
 									const char *direction);
-extern List *dbm_split_statements(const char *sql);
+typedef void (*DbmStatementFn) (Node *stmt, const char *text, int len, void *arg);
+extern void dbm_foreach_statement(const char *sql, const char *revision, const char *direction,
+								  DbmStatementFn fn, void *arg, int *nstatements);
+extern int	dbm_count_statements(const char *sql);
 
 #endif							/* DBMIGRATE_H */

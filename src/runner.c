@@ -49,6 +49,7 @@ typedef struct DbmStepInfo
 
 static void dbm_step_error_callback(void *arg);
 static void dbm_run_sql(const char *sql, DbmStepInfo *info);
+static void dbm_run_statement(Node *stmt, const char *text, int len, void *arg);
 static char *dbm_node_parents_text(DbmGraph *g, int idx);
 static void dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 						  Tuplestorestate *store, TupleDesc desc);
@@ -103,20 +104,67 @@ dbm_step_error_callback(void *arg)
 }
 
 /*
+ * dbm_run_statement
+ *		Execute one statement of a step (a dbm_foreach_statement callback);
+ *		arg is the step's DbmStepInfo.  Rows it returns are discarded.
+ */
+static void
+dbm_run_statement(Node *stmt, const char *text, int len, void *arg)
+{
+	DbmStepInfo *info = (DbmStepInfo *) arg;
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *sql = text[len] == '\0' ? unconstify(char *, text) : pnstrdup(text, len);
+	int			rc;
+
+	CHECK_FOR_INTERRUPTS();
+	info->statement++;
+#if PG_VERSION_NUM >= 140000
+	{
+		/* rows a statement returns are discarded, never held in memory */
+		SPIExecuteOptions options;
+
+		memset(&options, 0, sizeof(options));
+		options.read_only = false;
+		options.dest = None_Receiver;
+		rc = SPI_execute_extended(sql, &options);
+	}
+#else
+	rc = SPI_execute(sql, false, 0);
+#endif
+	MemoryContextSwitchTo(cxt);
+	if (rc == SPI_ERROR_TRANSACTION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("transaction control is not allowed in migration SQL"),
+				 errdetail("A migrate_upgrade() or migrate_downgrade() call runs every step in the "
+						   "caller's transaction."),
+				 errhint("Remove BEGIN, COMMIT, ROLLBACK and SAVEPOINT from the revision.")));
+	if (rc == SPI_ERROR_COPY)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("COPY to or from the client is not supported in migration SQL"),
+				 errdetail("Migration SQL runs inside the server, where there is no client to copy from or to."),
+				 errhint("Use INSERT statements, or COPY from a server-side file.")));
+	if (rc < 0)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	SPI_freetuptable(SPI_tuptable);
+	if (sql != text)
+		pfree(sql);
+}
+
+/*
  * dbm_run_sql
  *		Run one step's SQL as the calling role, statement by statement as the
- *		server's parser splits it, inside a GUC nest level that is rolled back
+ *		server's parser splits it (a piece at a time, so memory does not grow
+ *		with the text), inside a GUC nest level that is rolled back
  *		afterwards: SET, SET ROLE and search_path changes end with the step.
  */
 static void
 dbm_run_sql(const char *sql, DbmStepInfo *info)
 {
-	MemoryContext stepcxt = CurrentMemoryContext;
-	List	   *stmts = dbm_split_statements(sql);
-	ListCell   *lc;
 	int			nestlevel;
 
-	info->nstatements = list_length(stmts);
+	info->nstatements = 0;
 	info->statement = 0;
 
 	nestlevel = NewGUCNestLevel();
@@ -132,42 +180,8 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
 	dbm_step_depth++;
 	PG_TRY();
 	{
-		foreach(lc, stmts)
-		{
-			int			rc;
-
-			info->statement++;
-#if PG_VERSION_NUM >= 140000
-			{
-				/* rows a statement returns are discarded, never held in memory */
-				SPIExecuteOptions options;
-
-				memset(&options, 0, sizeof(options));
-				options.read_only = false;
-				options.dest = None_Receiver;
-				rc = SPI_execute_extended((const char *) lfirst(lc), &options);
-			}
-#else
-			rc = SPI_execute((const char *) lfirst(lc), false, 0);
-#endif
-			MemoryContextSwitchTo(stepcxt);
-			if (rc == SPI_ERROR_TRANSACTION)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-						 errmsg("transaction control is not allowed in migration SQL"),
-						 errdetail("A migrate_upgrade() or migrate_downgrade() call runs every step in the "
-								   "caller's transaction."),
-						 errhint("Remove BEGIN, COMMIT, ROLLBACK and SAVEPOINT from the revision.")));
-			if (rc == SPI_ERROR_COPY)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("COPY to or from the client is not supported in migration SQL"),
-						 errdetail("Migration SQL runs inside the server, where there is no client to copy from or to."),
-						 errhint("Use INSERT statements, or COPY from a server-side file.")));
-			if (rc < 0)
-				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-			SPI_freetuptable(SPI_tuptable);
-		}
+		dbm_foreach_statement(sql, info->revision, info->direction,
+							  dbm_run_statement, info, &info->nstatements);
 	}
 	PG_FINALLY();
 	{

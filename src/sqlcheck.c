@@ -18,11 +18,15 @@
 #include <wctype.h>
 
 #include "commands/defrem.h"
+#include "common/keywords.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
+#include "parser/scanner.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #if PG_VERSION_NUM >= 140000
 #include "common/cryptohash.h"
@@ -34,15 +38,27 @@
 /* forward declarations */
 typedef struct DbmParseContext
 {
-	const char *sql;
+	const char *sql;			/* the whole migration text */
 	const char *revision;
 	const char *direction;
+	int			char_offset;	/* characters of sql before the piece being parsed */
 } DbmParseContext;
 
+/*
+ * Texts longer than this are parsed a piece at a time: each piece is a run
+ * of whole statements of about this many bytes, cut where the server's
+ * scanner finds a statement-ending ';' (outside parentheses and BEGIN
+ * ATOMIC bodies, as psql cuts them).  Parse trees of one piece are freed
+ * before the next is parsed, so memory follows the piece, not the text.
+ */
+#define DBM_PARSE_PIECE (64 * 1024)
+
 static void dbm_parse_error_callback(void *arg);
-static List *dbm_raw_parse(const char *sql, const char *revision, const char *direction);
+static void dbm_check_statement(Node *stmt, const char *text, int len, void *arg);
+static int	dbm_keyword_token(const char *keyword);
 static const char *dbm_nontransactional_kind(Node *stmt);
-static void dbm_normalize(StringInfo buf, const char *sql);
+typedef struct DbmSha256 DbmSha256;
+static void dbm_normalize(DbmSha256 *h, const char *sql);
 static bool dbm_is_id_char(pg_wchar c);
 static bool dbm_drops_dbmigrate(Node *stmt);
 
@@ -59,31 +75,82 @@ static locale_t dbm_utf8_locale = (locale_t) 0;
 static bool dbm_utf8_locale_tried = false;
 
 /*
+ * DbmSha256: a sha256 being computed, fed a buffer at a time.
+ */
+typedef struct DbmSha256
+{
+#if PG_VERSION_NUM >= 140000
+	pg_cryptohash_ctx *ctx;
+#else
+	pg_sha256_ctx ctx;
+#endif
+	char		buf[8192];		/* normalized text not yet hashed */
+	int			len;
+} DbmSha256;
+
+static void
+dbm_sha256_flush(DbmSha256 *h)
+{
+#if PG_VERSION_NUM >= 140000
+	if (h->len > 0 && pg_cryptohash_update(h->ctx, (const uint8 *) h->buf, h->len) < 0)
+		elog(ERROR, "could not compute sha256 checksum");
+#else
+	pg_sha256_update(&h->ctx, (const uint8 *) h->buf, h->len);
+#endif
+	h->len = 0;
+}
+
+static inline void
+dbm_sha256_byte(DbmSha256 *h, char c)
+{
+	if (h->len == sizeof(h->buf))
+		dbm_sha256_flush(h);
+	h->buf[h->len++] = c;
+}
+
+/*
  * dbm_normalize
- *		Text as it counts for the checksum: CRLF and lone CR become LF, and
- *		whitespace at the very end of the text is dropped.  Everything else,
- *		including whitespace inside lines, counts.
+ *		Feed the text as it counts for the checksum into h: CRLF and lone CR
+ *		become LF, and whitespace (LF, space, tab) at the very end of the text
+ *		is dropped.  Everything else, including whitespace inside lines,
+ *		counts.  Streams: memory does not grow with the text (a run of
+ *		whitespace is held until a later character shows it is not trailing).
  */
 static void
-dbm_normalize(StringInfo buf, const char *sql)
+dbm_normalize(DbmSha256 *h, const char *sql)
 {
+	StringInfoData ws;
 	const char *p;
 
+	initStringInfo(&ws);
 	for (p = sql; *p; p++)
 	{
-		if (*p == '\r')
+		char		c = *p;
+
+		if (((p - sql) & 0xFFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (c == '\r')
 		{
-			appendStringInfoChar(buf, '\n');
+			c = '\n';
 			if (p[1] == '\n')
 				p++;
 		}
-		else
-			appendStringInfoChar(buf, *p);
+		if (c == '\n' || c == ' ' || c == '\t')
+		{
+			appendStringInfoChar(&ws, c);
+			continue;
+		}
+		if (ws.len > 0)
+		{
+			int			i;
+
+			for (i = 0; i < ws.len; i++)
+				dbm_sha256_byte(h, ws.data[i]);
+			resetStringInfo(&ws);
+		}
+		dbm_sha256_byte(h, c);
 	}
-	while (buf->len > 0 &&
-		   (buf->data[buf->len - 1] == '\n' || buf->data[buf->len - 1] == ' ' ||
-			buf->data[buf->len - 1] == '\t'))
-		buf->data[--buf->len] = '\0';
+	pfree(ws.data);
 }
 
 /*
@@ -96,59 +163,42 @@ dbm_normalize(StringInfo buf, const char *sql)
 char *
 dbm_checksum(const char *upgrade_sql, const char *downgrade_sql)
 {
-	StringInfoData buf;
+	DbmSha256  *h = palloc(sizeof(DbmSha256));
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	char	   *hex;
-	int			i;
 
-	initStringInfo(&buf);
-	dbm_normalize(&buf, upgrade_sql);
+	h->len = 0;
+#if PG_VERSION_NUM >= 140000
+	h->ctx = pg_cryptohash_create(PG_SHA256);
+	if (h->ctx == NULL || pg_cryptohash_init(h->ctx) < 0)
+		elog(ERROR, "could not compute sha256 checksum");
+#else
+	pg_sha256_init(&h->ctx);
+#endif
+
+	dbm_normalize(h, upgrade_sql);
 	if (downgrade_sql != NULL)
 	{
-		/* appendStringInfoChar cannot add a NUL that counts; do it by hand */
-		enlargeStringInfo(&buf, 1);
-		buf.data[buf.len++] = '\0';
-		buf.data[buf.len] = '\0';
-		{
-			StringInfoData down;
-
-			initStringInfo(&down);
-			dbm_normalize(&down, downgrade_sql);
-			appendBinaryStringInfo(&buf, down.data, down.len);
-			pfree(down.data);
-		}
+		dbm_sha256_byte(h, '\0');
+		dbm_normalize(h, downgrade_sql);
 	}
+	dbm_sha256_flush(h);
 
-#if PG_VERSION_NUM >= 140000
-	{
-		pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-
-		if (ctx == NULL ||
-			pg_cryptohash_init(ctx) < 0 ||
-			pg_cryptohash_update(ctx, (const uint8 *) buf.data, buf.len) < 0 ||
 #if PG_VERSION_NUM >= 150000
-			pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0
+	if (pg_cryptohash_final(h->ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute sha256 checksum");
+	pg_cryptohash_free(h->ctx);
+#elif PG_VERSION_NUM >= 140000
+	if (pg_cryptohash_final(h->ctx, digest) < 0)
+		elog(ERROR, "could not compute sha256 checksum");
+	pg_cryptohash_free(h->ctx);
 #else
-			pg_cryptohash_final(ctx, digest) < 0
+	pg_sha256_final(&h->ctx, digest);
 #endif
-			)
-			elog(ERROR, "could not compute sha256 checksum");
-		pg_cryptohash_free(ctx);
-	}
-#else
-	{
-		pg_sha256_ctx ctx;
-
-		pg_sha256_init(&ctx);
-		pg_sha256_update(&ctx, (const uint8 *) buf.data, buf.len);
-		pg_sha256_final(&ctx, digest);
-	}
-#endif
-	pfree(buf.data);
+	pfree(h);
 
 	hex = palloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
-	for (i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		snprintf(hex + i * 2, 3, "%02x", digest[i]);
+	hex[hex_encode((const char *) digest, PG_SHA256_DIGEST_LENGTH, hex)] = '\0';
 	return hex;
 }
 
@@ -254,35 +304,252 @@ dbm_parse_error_callback(void *arg)
 	if (pos > 0)
 	{
 		errposition(0);
-		internalerrposition(pos);
+		internalerrposition(pos + pc->char_offset);
 		internalerrquery(pc->sql);
 	}
 	errcontext("%s_sql of revision \"%s\"", pc->direction, pc->revision);
 }
 
 /*
- * dbm_raw_parse
- *		The server's raw parser over one migration SQL text.
+ * dbm_keyword_token
+ *		The scanner's token code for a keyword (the code differs between
+ *		server versions, so it is looked up rather than taken from gram.h).
  */
-static List *
-dbm_raw_parse(const char *sql, const char *revision, const char *direction)
+static int
+dbm_keyword_token(const char *keyword)
 {
-	ErrorContextCallback errcallback;
-	DbmParseContext pc;
-	List	   *stmts;
+	int			kwnum = ScanKeywordLookup(keyword, &ScanKeywords);
 
-	pc.sql = sql;
-	pc.revision = revision;
-	pc.direction = direction;
+	if (kwnum < 0)
+		elog(ERROR, "\"%s\" is not a keyword of this server", keyword);
+	return ScanKeywordTokens[kwnum];
+}
+
+/*
+ * dbm_foreach_piece
+ *		Call fn for each piece of whole statements of sql: (start, len) in
+ *		bytes.  A text up to DBM_PARSE_PIECE bytes is one piece.  Longer texts
+ *		are cut after a ';' that ends a statement: outside parentheses and
+ *		outside a BEGIN ATOMIC ... END body (CASE ... END inside one counts),
+ *		which are the places psql cuts a script.  Lexical errors (an
+ *		unterminated quote) are raised here, positioned in the whole text.
+ */
+typedef void (*DbmPieceFn) (const char *sql, int start, int len, void *arg);
+
+static void
+dbm_foreach_piece(const char *sql, DbmPieceFn fn, void *arg, ErrorContextCallback *lexcb)
+{
+	int			total = strlen(sql);
+	core_yyscan_t scanner;
+	core_yy_extra_type extra;
+	core_YYSTYPE yylval;
+	YYLTYPE		yylloc;
+	MemoryContext scancxt;
+	MemoryContext tokcxt;
+	MemoryContext oldcxt;
+	int			tok_begin = dbm_keyword_token("begin");
+	int			tok_atomic = dbm_keyword_token("atomic");
+	int			tok_case = dbm_keyword_token("case");
+	int			tok_end = dbm_keyword_token("end");
+	int			prev = 0;
+	int			parens = 0;
+	int			atomic = 0;
+	int			cases = 0;
+	int			start = 0;
+	int			ntokens = 0;
+
+	if (total <= DBM_PARSE_PIECE)
+	{
+		fn(sql, 0, total, arg);
+		return;
+	}
+
+	scancxt = AllocSetContextCreate(CurrentMemoryContext, "dbmigrate scanner",
+									ALLOCSET_DEFAULT_SIZES);
+	tokcxt = AllocSetContextCreate(CurrentMemoryContext, "dbmigrate tokens",
+								   ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(scancxt);
+	scanner = scanner_init(sql, &extra, &ScanKeywords, ScanKeywordTokens);
+	MemoryContextSwitchTo(tokcxt);
+
+	/* lexical errors point into the whole text; fn's own errors do not */
+	lexcb->previous = error_context_stack;
+	error_context_stack = lexcb;
+
+	for (;;)
+	{
+		int			tok = core_yylex(&yylval, &yylloc, scanner);
+
+		if ((++ntokens & 0x3FFF) == 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(tokcxt);
+		}
+		if (tok == 0)
+			break;
+		if (tok == '(')
+			parens++;
+		else if (tok == ')' && parens > 0)
+			parens--;
+		else if (tok == tok_atomic && prev == tok_begin)
+			atomic++;
+		else if (atomic > 0 && tok == tok_case)
+			cases++;
+		else if (atomic > 0 && tok == tok_end)
+		{
+			if (cases > 0)
+				cases--;
+			else
+				atomic--;
+		}
+		else if (tok == ';' && parens == 0 && atomic == 0 &&
+				 yylloc + 1 - start >= DBM_PARSE_PIECE)
+		{
+			MemoryContextSwitchTo(oldcxt);
+			error_context_stack = lexcb->previous;
+			fn(sql, start, yylloc + 1 - start, arg);
+			error_context_stack = lexcb;
+			MemoryContextSwitchTo(tokcxt);
+			start = yylloc + 1;
+		}
+		prev = tok;
+	}
+	error_context_stack = lexcb->previous;
+	MemoryContextSwitchTo(oldcxt);
+	if (start < total)
+		fn(sql, start, total - start, arg);
+	scanner_finish(scanner);
+	MemoryContextDelete(tokcxt);
+	MemoryContextDelete(scancxt);
+}
+
+/*
+ * dbm_foreach_statement
+ *		Call fn(stmt, text, len, arg) for each statement of sql, in order, as
+ *		the server's parser finds them (so dollar quotes, DO blocks and
+ *		literals are intact): the raw parse tree and the statement's own text
+ *		(leading whitespace dropped; not NUL-terminated).  A text of a single
+ *		statement is passed whole.  Parse trees live in a context that is
+ *		reset after each piece (see DBM_PARSE_PIECE); fn must copy what it
+ *		keeps.  Syntax errors name the revision and direction and point into
+ *		the whole text.  When nstatements is not NULL it is set to the number
+ *		of statements before fn is first called.
+ */
+typedef struct DbmStatementWalk
+{
+	DbmParseContext pc;
+	DbmStatementFn fn;
+	void	   *arg;
+	MemoryContext parsecxt;
+	int			total;			/* strlen of the whole text */
+	int			counted_bytes;	/* pc.char_offset = characters in sql[0, counted_bytes) */
+	int		   *nstatements;	/* set before the first call, when not NULL */
+} DbmStatementWalk;
+
+static void
+dbm_walk_piece(const char *sql, int start, int len, void *arg)
+{
+	DbmStatementWalk *walk = (DbmStatementWalk *) arg;
+	ErrorContextCallback errcallback;
+	MemoryContext oldcxt;
+	const char *piece = sql + start;
+	char	   *copy = NULL;
+	List	   *stmts;
+	ListCell   *lc;
+
+	oldcxt = MemoryContextSwitchTo(walk->parsecxt);
+	if (start + len != walk->total)
+	{
+		copy = pnstrdup(sql + start, len);
+		piece = copy;
+	}
+	/* characters before the piece, counted once over the whole walk */
+	walk->pc.char_offset += pg_mbstrlen_with_len(sql + walk->counted_bytes,
+												 start - walk->counted_bytes);
+	walk->counted_bytes = start;
+
 	errcallback.callback = dbm_parse_error_callback;
-	errcallback.arg = &pc;
+	errcallback.arg = &walk->pc;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
-
-	stmts = DBM_RAW_PARSE(sql);
-
+	stmts = DBM_RAW_PARSE(piece);
 	error_context_stack = errcallback.previous;
-	return stmts;
+	MemoryContextSwitchTo(oldcxt);
+
+	/* a text of one piece is counted now; longer ones were counted first */
+	if (walk->nstatements != NULL && start == 0 && copy == NULL)
+		*walk->nstatements = list_length(stmts);
+
+	if (start == 0 && copy == NULL && list_length(stmts) == 1)
+		walk->fn(((RawStmt *) linitial(stmts))->stmt, sql, len, walk->arg);
+	else
+		foreach(lc, stmts)
+		{
+			RawStmt    *rs = (RawStmt *) lfirst(lc);
+			const char *text = piece + rs->stmt_location;
+			int			tlen = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(text);
+
+			CHECK_FOR_INTERRUPTS();
+			/* leading whitespace between statements is not part of the next one */
+			while (tlen > 0 && (*text == ' ' || *text == '\n' || *text == '\r' || *text == '\t'))
+			{
+				text++;
+				tlen--;
+			}
+			walk->fn(rs->stmt, text, tlen, walk->arg);
+		}
+	MemoryContextReset(walk->parsecxt);
+}
+
+void
+dbm_foreach_statement(const char *sql, const char *revision, const char *direction,
+					  DbmStatementFn fn, void *arg, int *nstatements)
+{
+	DbmStatementWalk walk;
+	ErrorContextCallback errcallback;
+
+	walk.total = strlen(sql);
+	walk.counted_bytes = 0;
+	walk.nstatements = nstatements;
+	if (nstatements != NULL && walk.total > DBM_PARSE_PIECE)
+	{
+		*nstatements = dbm_count_statements(sql);
+		walk.nstatements = NULL;
+	}
+	walk.pc.sql = sql;
+	walk.pc.revision = revision;
+	walk.pc.direction = direction;
+	walk.pc.char_offset = 0;
+	walk.fn = fn;
+	walk.arg = arg;
+	walk.parsecxt = AllocSetContextCreate(CurrentMemoryContext, "dbmigrate parse trees",
+										  ALLOCSET_DEFAULT_SIZES);
+
+	/* lexical errors found while cutting pieces point into the whole text */
+	errcallback.callback = dbm_parse_error_callback;
+	errcallback.arg = &walk.pc;
+	dbm_foreach_piece(sql, dbm_walk_piece, &walk, &errcallback);
+
+	MemoryContextDelete(walk.parsecxt);
+}
+
+/*
+ * dbm_count_statements
+ *		How many statements dbm_foreach_statement will pass for sql.
+ */
+static void
+dbm_count_one(Node *stmt, const char *text, int len, void *arg)
+{
+	(*(int *) arg)++;
+}
+
+int
+dbm_count_statements(const char *sql)
+{
+	int			n = 0;
+
+	dbm_foreach_statement(sql, "(run)", "upgrade", dbm_count_one, &n, NULL);
+	return n;
 }
 
 /*
@@ -370,101 +637,84 @@ dbm_drops_dbmigrate(Node *stmt)
  *		cannot run in a transaction block (25001) and COPY to or from the
  *		client (0A000).  direction is "upgrade" or "downgrade".
  */
+typedef struct DbmCheckArg
+{
+	const char *revision;
+	const char *direction;
+} DbmCheckArg;
+
 void
 dbm_check_migration_sql(const char *sql, const char *revision, const char *direction)
 {
-	List	   *stmts = dbm_raw_parse(sql, revision, direction);
-	ListCell   *lc;
+	DbmCheckArg check;
 
-	foreach(lc, stmts)
-	{
-		Node	   *stmt = ((RawStmt *) lfirst(lc))->stmt;
-		const char *kind;
-
-		if (IsA(stmt, TransactionStmt))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
-					 errmsg("transaction control is not allowed in migration SQL"),
-					 errdetail("The %s_sql of revision \"%s\" contains BEGIN, COMMIT, ROLLBACK, "
-							   "SAVEPOINT or a similar statement; a migrate_upgrade() call runs "
-							   "every step in the caller's transaction and commits or rolls "
-							   "back all of them together.",
-							   direction, revision),
-					 errhint("Remove the transaction control statements; to commit between steps, "
-							 "call migrate_upgrade(<revision>) in separate transactions.")));
-
-		if (IsA(stmt, ConstraintsSetStmt))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("SET CONSTRAINTS is not allowed in migration SQL"),
-					 errdetail("The %s_sql of revision \"%s\" contains SET CONSTRAINTS, which changes "
-							   "constraint checking for the rest of the caller's transaction; it "
-							   "cannot be confined to one revision.", direction, revision),
-					 errhint("Declare the constraint DEFERRABLE INITIALLY DEFERRED in the revision "
-							 "instead, or order the statements so the checks pass.")));
-
-		if (dbm_drops_dbmigrate(stmt))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("migration SQL must not drop or alter the dbmigrate extension"),
-					 errdetail("The %s_sql of revision \"%s\" drops or alters extension \"dbmigrate\", "
-							   "whose tables record the run in progress.", direction, revision),
-					 errhint("Run DROP EXTENSION or ALTER EXTENSION dbmigrate outside migrations.")));
-
-		kind = dbm_nontransactional_kind(stmt);
-		if (kind != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-					 errmsg("%s cannot run inside a migration", kind),
-					 errdetail("The %s_sql of revision \"%s\" contains %s, which PostgreSQL "
-							   "refuses inside a transaction block or a function, and every "
-							   "migration step runs inside the caller's transaction.",
-							   direction, revision, kind),
-					 errhint("Run that statement from psql outside dbmigrate, or use the "
-							 "transactional form (for example CREATE INDEX without "
-							 "CONCURRENTLY) in the revision.")));
-
-		if (IsA(stmt, CopyStmt) && ((CopyStmt *) stmt)->filename == NULL &&
-			!((CopyStmt *) stmt)->is_program)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("COPY to or from the client is not supported in migration SQL"),
-					 errdetail("The %s_sql of revision \"%s\" contains COPY ... FROM STDIN "
-							   "or TO STDOUT; migration SQL runs inside the server.",
-							   direction, revision),
-					 errhint("Use INSERT statements, or COPY from a server-side file.")));
-	}
+	check.revision = revision;
+	check.direction = direction;
+	dbm_foreach_statement(sql, revision, direction, dbm_check_statement, &check, NULL);
 }
 
 /*
- * dbm_split_statements
- *		The statements of a migration SQL text, as the server's parser finds
- *		them (so dollar quotes, DO blocks and literals are intact), each as
- *		its own C string.  A single statement comes back as the whole text.
+ * dbm_check_statement
+ *		dbm_check_migration_sql for one parsed statement.
  */
-List *
-dbm_split_statements(const char *sql)
+static void
+dbm_check_statement(Node *stmt, const char *text, int len, void *arg)
 {
-	List	   *stmts = DBM_RAW_PARSE(sql);
-	List	   *result = NIL;
-	ListCell   *lc;
+	DbmCheckArg *check = (DbmCheckArg *) arg;
+	const char *revision = check->revision;
+	const char *direction = check->direction;
+	const char *kind;
 
-	if (list_length(stmts) == 1)
-		return list_make1(unconstify(char *, sql));
+	if (IsA(stmt, TransactionStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("transaction control is not allowed in migration SQL"),
+				 errdetail("The %s_sql of revision \"%s\" contains BEGIN, COMMIT, ROLLBACK, "
+						   "SAVEPOINT or a similar statement; a migrate_upgrade() call runs "
+						   "every step in the caller's transaction and commits or rolls "
+						   "back all of them together.",
+						   direction, revision),
+				 errhint("Remove the transaction control statements; to commit between steps, "
+						 "call migrate_upgrade(<revision>) in separate transactions.")));
 
-	foreach(lc, stmts)
-	{
-		RawStmt    *rs = (RawStmt *) lfirst(lc);
-		const char *start = sql + rs->stmt_location;
-		int			len = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(start);
+	if (IsA(stmt, ConstraintsSetStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("SET CONSTRAINTS is not allowed in migration SQL"),
+				 errdetail("The %s_sql of revision \"%s\" contains SET CONSTRAINTS, which changes "
+						   "constraint checking for the rest of the caller's transaction; it "
+						   "cannot be confined to one revision.", direction, revision),
+				 errhint("Declare the constraint DEFERRABLE INITIALLY DEFERRED in the revision "
+						 "instead, or order the statements so the checks pass.")));
 
-		/* leading whitespace between statements is not part of the next one */
-		while (len > 0 && (*start == ' ' || *start == '\n' || *start == '\r' || *start == '\t'))
-		{
-			start++;
-			len--;
-		}
-		result = lappend(result, pnstrdup(start, len));
-	}
-	return result;
+	if (dbm_drops_dbmigrate(stmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("migration SQL must not drop or alter the dbmigrate extension"),
+				 errdetail("The %s_sql of revision \"%s\" drops or alters extension \"dbmigrate\", "
+						   "whose tables record the run in progress.", direction, revision),
+				 errhint("Run DROP EXTENSION or ALTER EXTENSION dbmigrate outside migrations.")));
+
+	kind = dbm_nontransactional_kind(stmt);
+	if (kind != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run inside a migration", kind),
+				 errdetail("The %s_sql of revision \"%s\" contains %s, which PostgreSQL "
+						   "refuses inside a transaction block or a function, and every "
+						   "migration step runs inside the caller's transaction.",
+						   direction, revision, kind),
+				 errhint("Run that statement from psql outside dbmigrate, or use the "
+						 "transactional form (for example CREATE INDEX without "
+						 "CONCURRENTLY) in the revision.")));
+
+	if (IsA(stmt, CopyStmt) && ((CopyStmt *) stmt)->filename == NULL &&
+		!((CopyStmt *) stmt)->is_program)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("COPY to or from the client is not supported in migration SQL"),
+				 errdetail("The %s_sql of revision \"%s\" contains COPY ... FROM STDIN "
+						   "or TO STDOUT; migration SQL runs inside the server.",
+						   direction, revision),
+				 errhint("Use INSERT statements, or COPY from a server-side file.")));
 }
