@@ -23,7 +23,8 @@ REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 
 # isolation tester: specs in specs/, expected output in expected/
 ISOLATION = concurrent_upgrade upgrade_vs_downgrade register_vs_upgrade \
-	seed_concurrent lock_timeout run_lock_timeout reads_dont_block
+	seed_concurrent lock_timeout run_lock_timeout reads_dont_block \
+	run_lock_unprivileged
 ISOLATION_OPTS = --inputdir=.
 
 EXTRA_CLEAN = output_iso tmp_check
