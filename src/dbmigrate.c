@@ -27,6 +27,10 @@
 #include "lib/stringinfo.h"
 #include "storage/lmgr.h"
 #include "miscadmin.h"
+#include "catalog/pg_proc.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
@@ -90,6 +94,8 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("dbmigrate");
+
+	dbm_runner_init();
 }
 
 /*
@@ -284,6 +290,28 @@ dbm_init_srf(FunctionCallInfo fcinfo, TupleDesc *tupdesc)
 
 	*tupdesc = desc;
 	return store;
+}
+
+/*
+ * dbm_may_read_migration_sql
+ *		Whether the current role may read migration SQL text: the right to
+ *		call migrate_show(), which returns it.  Migration SQL may hold secrets
+ *		(a CREATE ROLE ... PASSWORD), so history(verbose) and the error
+ *		context of a failing step show it only to such roles.
+ */
+bool
+dbm_may_read_migration_sql(void)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Oid			showoid;
+
+	showoid = LookupFuncName(list_make2(makeString("dbmigrate"), makeString("migrate_show")),
+							 1, argtypes, false);
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(ProcedureRelationId, showoid, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
+#else
+	return pg_proc_aclcheck(showoid, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
+#endif
 }
 
 /*

@@ -67,10 +67,14 @@ extern void dbm_enter_owner(DbmOwnerContext *ctx);
 extern void dbm_leave_owner(DbmOwnerContext *ctx);
 extern void dbm_begin_state_change(const char *funcname, bool allow_in_step);
 extern Tuplestorestate *dbm_init_srf(FunctionCallInfo fcinfo, TupleDesc *tupdesc);
+extern bool dbm_may_read_migration_sql(void);
 extern char *dbm_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern char *dbm_join_ids(List *ids, const char *sep);
 extern void dbm_spi_connect(void);
 extern void dbm_spi_finish(void);
+
+/* runner.c */
+extern void dbm_runner_init(void);
 
 /* sqlcheck.c */
 extern char *dbm_checksum(const char *upgrade_sql, const char *downgrade_sql);

@@ -42,12 +42,16 @@ typedef struct DbmStepInfo
 	int			statement;
 	int			nstatements;
 	bool		from_base;
+	bool		hide_sql;		/* the caller may not read migration SQL */
 } DbmStepInfo;
 
 /* How many revisions' text is read at once */
 #define DBM_CHUNK 1000
 
 static void dbm_step_error_callback(void *arg);
+static char *dbm_step_context(DbmStepInfo *info);
+static void dbm_hide_sql(ErrorData *edata, DbmStepInfo *info, MemoryContext cxt);
+static void dbm_emit_log_hook(ErrorData *edata);
 static void dbm_run_sql(const char *sql, DbmStepInfo *info);
 static void dbm_run_statement(Node *stmt, const char *text, int len, void *arg);
 static char *dbm_node_parents_text(DbmGraph *g, int idx);
@@ -94,13 +98,102 @@ dbm_step_error_callback(void *arg)
 		errhint("A new enum value cannot be used in the transaction that added it; "
 				"run migrate_upgrade() up to the revision that adds it, commit, then continue.");
 
+	errcontext("%s", dbm_step_context(info));
+}
+
+/*
+ * dbm_step_context
+ *		The error context line of a step: revision, direction and statement,
+ *		and, for a caller who may not read migration SQL, that the lines
+ *		showing it were removed (see dbm_hide_sql).
+ */
+static char *
+dbm_step_context(DbmStepInfo *info)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s of revision \"%s\" (%s -> %s)",
+					 info->direction, info->revision, info->from, info->to);
 	if (info->nstatements > 1)
-		errcontext("%s of revision \"%s\" (%s -> %s), statement %d of %d",
-				   info->direction, info->revision, info->from, info->to,
-				   info->statement, info->nstatements);
-	else
-		errcontext("%s of revision \"%s\" (%s -> %s)",
-				   info->direction, info->revision, info->from, info->to);
+		appendStringInfo(&buf, ", statement %d of %d", info->statement, info->nstatements);
+	if (info->hide_sql)
+		appendStringInfoString(&buf, " (its SQL text is shown only to roles that may call "
+							   "dbmigrate.migrate_show)");
+	return buf.data;
+}
+
+/*
+ * dbm_hide_sql
+ *		Remove migration SQL text from a report raised inside a step, for a
+ *		caller without EXECUTE on migrate_show (the right to read that text):
+ *		the context lines inner to the step's own line (SPI's "SQL statement
+ *		...", PL/pgSQL's) and the internal query go; the message, detail,
+ *		hint and the step's line (revision and statement number) stay.
+ *		Called for errors (dbm_run_sql) and for notices and warnings
+ *		(dbm_emit_log_hook).
+ */
+static void
+dbm_hide_sql(ErrorData *edata, DbmStepInfo *info, MemoryContext cxt)
+{
+	char	   *line = dbm_step_context(info);
+	char	   *ours = edata->context ? strstr(edata->context, line) : NULL;
+
+	edata->context = MemoryContextStrdup(cxt, ours ? ours : line);
+	edata->internalquery = NULL;
+	edata->internalpos = 0;
+}
+
+/*
+ * dbm_emit_log_hook
+ *		Hide migration SQL in notices and warnings that a step raises, when
+ *		the caller may not read it (errors are handled in dbm_run_sql).
+ *
+ *		PostgreSQL calls emit_log_hook only for reports that go to the server
+ *		log.  So while such a step runs, log_min_messages is lowered to the
+ *		client's level (dbm_run_sql, in the step's GUC nest level): every
+ *		report the client will see passes through here, and those the
+ *		server log would not have taken are taken off it again.
+ */
+static emit_log_hook_type dbm_prev_emit_log_hook = NULL;
+static DbmStepInfo *dbm_hidden_step = NULL;
+static int	dbm_saved_log_min_messages = WARNING;
+
+/* whether the server log takes a report of elevel at log_min_messages = min */
+static bool
+dbm_server_logs(int elevel, int min)
+{
+	if (elevel == LOG || elevel == LOG_SERVER_ONLY)
+		return min == LOG || min <= ERROR;
+	if (elevel == WARNING_CLIENT_ONLY)
+		return false;
+	if (min == LOG)
+		return elevel >= FATAL;
+	return elevel >= min;
+}
+
+static void
+dbm_emit_log_hook(ErrorData *edata)
+{
+	if (dbm_hidden_step != NULL && edata->elevel < ERROR)
+	{
+		dbm_hide_sql(edata, dbm_hidden_step, ErrorContext);
+		if (!dbm_server_logs(edata->elevel, dbm_saved_log_min_messages))
+			edata->output_to_server = false;
+	}
+	if (dbm_prev_emit_log_hook)
+		dbm_prev_emit_log_hook(edata);
+}
+
+/*
+ * dbm_runner_init
+ *		Install the hook above; called from _PG_init.
+ */
+void
+dbm_runner_init(void)
+{
+	dbm_prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = dbm_emit_log_hook;
 }
 
 /*
@@ -162,6 +255,7 @@ dbm_run_statement(Node *stmt, const char *text, int len, void *arg)
 static void
 dbm_run_sql(const char *sql, DbmStepInfo *info)
 {
+	MemoryContext stepcxt = CurrentMemoryContext;
 	int			nestlevel;
 
 	info->nstatements = 0;
@@ -177,17 +271,44 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
 								 GUC_ACTION_SAVE, true, 0, false);
 	}
 
+	if (info->hide_sql && client_min_messages < log_min_messages)
+	{
+		/* route what the client sees through dbm_emit_log_hook */
+		dbm_saved_log_min_messages = log_min_messages;
+		(void) set_config_option("log_min_messages",
+								 GetConfigOption("client_min_messages", false, false),
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	}
+	else
+		dbm_saved_log_min_messages = log_min_messages;
+
 	dbm_step_depth++;
+	if (info->hide_sql)
+		dbm_hidden_step = info;
 	PG_TRY();
 	{
 		dbm_foreach_statement(sql, info->revision, info->direction,
 							  dbm_run_statement, info, &info->nstatements);
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		dbm_step_depth--;
+		dbm_hidden_step = NULL;
+		if (info->hide_sql)
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(stepcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			dbm_hide_sql(edata, info, stepcxt);
+			ReThrowError(edata);
+		}
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	dbm_step_depth--;
+	dbm_hidden_step = NULL;
 
 	AtEOXact_GUC(false, nestlevel);
 }
@@ -229,6 +350,7 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 	MemoryContext stepcxt;
 	MemoryContext oldcxt;
 	int			nsteps = list_length(steps);
+	bool		hide_sql = !dbm_may_read_migration_sql();
 	int			start;
 
 	/* revision text lives per chunk; everything a step allocates, per step */
@@ -303,6 +425,7 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 			info.from = upgrade ? dbm_node_parents_text(g, idx) : id;
 			info.to = upgrade ? id : dbm_node_parents_text(g, idx);
 			info.from_base = from_base;
+			info.hide_sql = hide_sql;
 			info.statement = 0;
 			info.nstatements = 0;
 

@@ -113,18 +113,7 @@ dbm_node_array(DbmGraph *g, int *idx, int n)
 static void
 dbm_require_show_privilege(void)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Oid			showoid;
-	AclResult	aclresult;
-
-	showoid = LookupFuncName(list_make2(makeString("dbmigrate"), makeString("migrate_show")),
-							 1, argtypes, false);
-#if PG_VERSION_NUM >= 160000
-	aclresult = object_aclcheck(ProcedureRelationId, showoid, GetUserId(), ACL_EXECUTE);
-#else
-	aclresult = pg_proc_aclcheck(showoid, GetUserId(), ACL_EXECUTE);
-#endif
-	if (aclresult != ACLCHECK_OK)
+	if (!dbm_may_read_migration_sql())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for the SQL text of migrations"),

@@ -1,0 +1,59 @@
+--
+-- Migration text is shown only to roles that may read it (the right to call
+-- migrate_show).  A runner with EXECUTE on migrate_upgrade alone sees, for a
+-- failing step, the error, the revision and the statement number, but not
+-- the statement: registered SQL may hold secrets such as a password.  The
+-- same holds for notices and warnings a step raises.  A role that may call
+-- migrate_show sees everything.
+--
+SET client_min_messages = notice;
+\set SHOW_CONTEXT always
+CREATE EXTENSION dbmigrate CASCADE;
+SELECT dbmigrate.migrate_unregister('001_initial_migration');
+CREATE ROLE regress_dbm_runner NOLOGIN;
+GRANT USAGE ON SCHEMA dbmigrate TO regress_dbm_runner;
+GRANT EXECUTE ON FUNCTION dbmigrate.migrate_upgrade(text), dbmigrate.migrate_downgrade(text)
+    TO regress_dbm_runner;
+GRANT CREATE ON SCHEMA public TO regress_dbm_runner;
+
+SELECT dbmigrate.migrate_register('s1', NULL,
+    $$DO $do$ BEGIN RAISE NOTICE 'step one says hello'; END $do$ /* password 'n0tice-s3cret' */$$,
+    $$SELECT 1 /* down 'd0wn-s3cret' */; SELECT 1/0 AS "d0wn-s3cret"$$, 'one');
+SELECT dbmigrate.migrate_register('s2', 's1',
+    $$CREATE TABLE hs_t (a int); SELECT 1/0 AS "ALTER ROLE app PASSWORD 's3cret'"$$, NULL, 'two');
+SELECT dbmigrate.migrate_register('s3', 's1',
+    $$SELECT no_such_column, 'qu3ry-s3cret' FROM pg_class$$, NULL, 'three');
+
+SET ROLE regress_dbm_runner;
+-- the notice of s1 keeps its message, loses the DO text
+SELECT revision FROM dbmigrate.migrate_upgrade('s1');
+-- the error of s2 names revision and statement, not the text
+SELECT revision FROM dbmigrate.migrate_upgrade('s2');
+\echo :LAST_ERROR_SQLSTATE
+-- an error with a position: no internal query either
+SELECT revision FROM dbmigrate.migrate_upgrade('s3');
+\echo :LAST_ERROR_SQLSTATE
+-- a failing downgrade
+SELECT revision FROM dbmigrate.migrate_downgrade('base');
+RESET ROLE;
+
+-- a role that may read the SQL sees all of it
+GRANT EXECUTE ON FUNCTION dbmigrate.migrate_show(text) TO regress_dbm_runner;
+SET ROLE regress_dbm_runner;
+SELECT revision FROM dbmigrate.migrate_upgrade('s2');
+SELECT revision FROM dbmigrate.migrate_downgrade('base');
+RESET ROLE;
+SELECT dbmigrate.migrate_stamp('base');
+SET ROLE regress_dbm_runner;
+SELECT revision FROM dbmigrate.migrate_upgrade('s1');
+RESET ROLE;
+
+-- nothing of the failed calls was kept
+SELECT * FROM dbmigrate.migrate_current();
+SELECT to_regclass('hs_t') AS hs_t;
+
+SELECT dbmigrate.migrate_stamp('base');
+REVOKE CREATE ON SCHEMA public FROM regress_dbm_runner;
+DROP EXTENSION dbmigrate;
+DROP OWNED BY regress_dbm_runner;
+DROP ROLE regress_dbm_runner;
