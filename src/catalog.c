@@ -19,6 +19,7 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -222,7 +223,10 @@ dbm_query_ids(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, Datum
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read dbmigrate's tables: %s", SPI_result_code_string(rc));
 	for (i = 0; i < SPI_processed; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		result = lappend(result, dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	}
 	SPI_freetuptable(SPI_tuptable);
 	return result;
 }
@@ -326,6 +330,7 @@ dbm_checksum_hash(SPIPlanPtr *slot, const char *sql, List *ids)
 		DbmBody    *body = palloc0(sizeof(DbmBody));
 		DbmBodyEntry *e;
 
+		CHECK_FOR_INTERRUPTS();
 		body->id = dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		body->checksum = dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 		if (body->checksum == NULL)
@@ -404,6 +409,7 @@ dbm_read_bodies(List *ids, HTAB **byid)
 	{
 		DbmBodyEntry *e;
 
+		CHECK_FOR_INTERRUPTS();
 		dbm_fill_body(&bodies[i], SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
 		e = hash_search(*byid, &bodies[i].id, HASH_ENTER, NULL);
 		e->body = &bodies[i];

@@ -19,6 +19,7 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -89,6 +90,7 @@ dbm_graph_load(DbmRead mode)
 		bool		isnull;
 		Datum		d;
 
+		CHECK_FOR_INTERRUPTS();
 		node->id = dbm_spi_text(tup, tt->tupdesc, 1);
 		entry = hash_search(g->byid, &node->id, HASH_ENTER, &found);
 		entry->index = i;
@@ -136,11 +138,15 @@ dbm_graph_load(DbmRead mode)
 
 	/* children lists */
 	for (i = 0; i < g->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		g->nodes[i].children = palloc(sizeof(int) * Max(nchild[i], 1));
+	}
 	for (i = 0; i < g->n; i++)
 	{
 		int			k;
 
+		CHECK_FOR_INTERRUPTS();
 		for (k = 0; k < g->nodes[i].nparents; k++)
 		{
 			DbmNode    *p = &g->nodes[g->nodes[i].parents[k]];
@@ -222,6 +228,7 @@ dbm_graph_mark(DbmGraph *g, int start, bool *mark, bool towards_parents)
 		int		   *next = towards_parents ? node->parents : node->children;
 		int			k;
 
+		CHECK_FOR_INTERRUPTS();
 		for (k = 0; k < n; k++)
 		{
 			if (!mark[next[k]])
@@ -256,8 +263,11 @@ dbm_graph_mark_heads(DbmGraph *g, bool *mark)
 	int			i;
 
 	for (i = 0; i < g->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		if (g->nodes[i].nchildren == 0)
 			dbm_graph_mark(g, i, mark, true);
+	}
 }
 
 /*
@@ -328,6 +338,7 @@ dbm_graph_maximal(DbmGraph *g, const bool *set)
 		bool		maximal = set[i];
 		int			k;
 
+		CHECK_FOR_INTERRUPTS();
 		for (k = 0; maximal && k < node->nchildren; k++)
 			if (set[node->children[k]])
 				maximal = false;
@@ -348,8 +359,11 @@ dbm_graph_heads(DbmGraph *g)
 	int			i;
 
 	for (i = 0; i < g->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		if (g->nodes[i].nchildren == 0)
 			result = lappend(result, g->nodes[i].id);
+	}
 	return result;
 }
 
@@ -389,8 +403,11 @@ dbm_graph_resolve(DbmGraph *g, const char *target)
 	if (pg_mbstrlen(target) >= DBMIGRATE_PREFIX_MINLEN)
 	{
 		for (i = 0; i < g->n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
 			if (strncmp(g->nodes[i].id, target, len) == 0)
 				matches = lappend_int(matches, i);
+		}
 	}
 
 	if (list_length(matches) == 1)

@@ -136,6 +136,7 @@ dbm_read_stored(const char *id)
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 
+		CHECK_FOR_INTERRUPTS();
 		st = palloc0(sizeof(DbmStored));
 		st->parents = dbm_array_to_ids(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 1, &isnull)));
 		st->checksum = dbm_spi_text(tup, desc, 2);

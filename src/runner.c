@@ -514,8 +514,11 @@ dbm_plan_upgrade(DbmGraph *g, bool *applied, const char *target)
 			if (heads == NIL)
 			{
 				for (i = 0; i < g->n; i++)
+				{
+					CHECK_FOR_INTERRUPTS();
 					if (g->nodes[i].nparents == 0)
 						cands = list_append_unique_int(cands, i);
+				}
 			}
 			else
 				foreach(lc, heads)
@@ -575,6 +578,7 @@ dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, int nsteps,
 	{
 		int			k;
 
+		CHECK_FOR_INTERRUPTS();
 		if (!applied[i])
 			continue;
 		napplied++;
@@ -664,15 +668,21 @@ dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const char *target)
 		dbm_graph_mark_descendants(g, idx, remove);
 		remove[idx] = false;
 		for (k = 0; k < g->n; k++)
+		{
+			CHECK_FOR_INTERRUPTS();
 			remove[k] = remove[k] && applied[k];
+		}
 	}
 
 	for (i = g->n - 1; i >= 0; i--)
+	{
+		CHECK_FOR_INTERRUPTS();
 		if (remove[i])
 		{
 			steps = lappend_int(steps, i);
 			applied[i] = false;
 		}
+	}
 	return steps;
 }
 
@@ -773,8 +783,11 @@ dbmigrate_migrate_upgrade(PG_FUNCTION_ARGS)
 	applied = dbm_graph_applied(g, current);
 	want = dbm_plan_upgrade(g, applied, target);
 	for (i = 0; i < g->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		if (want[i] && !applied[i])
 			steps = lappend_int(steps, i);
+	}
 	dbm_leave_owner(&oc);
 
 	dbm_run_steps(g, steps, true, current == NIL, store, desc);
@@ -935,16 +948,24 @@ dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 	}
 
 	for (i = 0; i < g->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		if (after[i] && !before[i])
 			added = lappend(added, g->nodes[i].id);
+	}
 	bodies = dbm_read_checksums(added);
 
 	dbm_log_init(&log);
 	now = GetCurrentTimestamp();
 	for (i = g->n - 1; i >= 0; i--)
+	{
+		CHECK_FOR_INTERRUPTS();
 		if (before[i] && !after[i])
 			dbm_log_add(&log, g->nodes[i].id, "stamp", now, now, NULL);
+	}
 	for (i = 0; i < g->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		if (after[i] && !before[i])
 		{
 			DbmBody    *body = dbm_body_lookup(bodies, g->nodes[i].id);
@@ -953,6 +974,7 @@ dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 				dbm_revision_vanished(g->nodes[i].id);
 			dbm_log_add(&log, g->nodes[i].id, "stamp", now, now, body->checksum);
 		}
+	}
 	dbm_write_current(dbm_graph_maximal(g, after));
 	dbm_log_write(&log);
 	dbm_leave_owner(&oc);

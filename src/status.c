@@ -154,6 +154,7 @@ dbm_read_last_runs(void)
 		DbmLastRun *run;
 		bool		isnull;
 
+		CHECK_FOR_INTERRUPTS();
 		/* the latest event was a downgrade or an un-stamp: no run counts */
 		if (!DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull)))
 			continue;
@@ -199,8 +200,11 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending)
 
 		*pending = 0;
 		for (k = 0; k < g->n; k++)
+		{
+			CHECK_FOR_INTERRUPTS();
 			if (!applied[k])
 				(*pending)++;
+		}
 	}
 
 	foreach(lc, missing)
@@ -238,6 +242,7 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending)
 			char	   *problem = NULL;
 			DbmLastRun *run;
 
+			CHECK_FOR_INTERRUPTS();
 			if (idx < 0 || !applied[idx])
 				continue;
 			now = dbm_checksum(dbm_spi_text(tup, desc, 2), dbm_spi_text(tup, desc, 3));
@@ -373,6 +378,7 @@ dbmigrate_migrate_history(PG_FUNCTION_ARGS)
 		bool		isnull;
 		int			c;
 
+		CHECK_FOR_INTERRUPTS();
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = CStringGetTextDatum(id);
 		values[1] = dbm_node_array(g, node->parents, node->nparents);
@@ -505,6 +511,7 @@ dbmigrate_migrate_log(PG_FUNCTION_ARGS)
 		bool		nulls[8];
 		int			c;
 
+		CHECK_FOR_INTERRUPTS();
 		for (c = 0; c < 8; c++)
 			values[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
 		tuplestore_putvalues(store, desc, values, nulls);
