@@ -24,7 +24,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 # isolation tester: specs in specs/, expected output in expected/
 ISOLATION = concurrent_upgrade upgrade_vs_downgrade register_vs_upgrade \
 	seed_concurrent lock_timeout run_lock_timeout reads_dont_block \
-	run_lock_unprivileged
+	run_lock_unprivileged snapshot_reads
 ISOLATION_OPTS = --inputdir=.
 
 EXTRA_CLEAN = output_iso tmp_check
@@ -70,3 +70,20 @@ FUZZ_CALLS ?= 100000
 .PHONY: fuzz
 fuzz:
 	/usr/bin/python3 test/fuzz/fuzz.py --calls $(FUZZ_CALLS) --progress 10000 $(if $(FUZZ_SEED),--seed $(FUZZ_SEED)) $(FUZZ_ARGS)
+
+# Differential test against Alembic's RevisionMap (test/differential/): random
+# revision graphs against the server given by the PG* environment, in a
+# database of its own.  Prints how many graphs and targets agreed.
+# Override: DIFF_GRAPHS (10000), DIFF_JOBS (2), DIFF_SEED (random; printed),
+# DIFF_MAX_SIZE (5000).
+DIFF_GRAPHS ?= 10000
+DIFF_JOBS ?= 2
+DIFF_MAX_SIZE ?= 5000
+.PHONY: differential
+differential:
+	@db=dbm_differential_$$$$; \
+	trap 'dropdb --if-exists "$$db" >/dev/null 2>&1' EXIT; trap 'exit 130' INT TERM; \
+	createdb "$$db" || exit 1; \
+	/usr/bin/python3 test/differential/differential.py --graphs $(DIFF_GRAPHS) \
+		--jobs $(DIFF_JOBS) --min-size 10 --max-size $(DIFF_MAX_SIZE) \
+		$(if $(DIFF_SEED),--seed $(DIFF_SEED)) --dsn "dbname=$$db"
