@@ -121,14 +121,19 @@ dbm_string_hash(const char *name, long nelem, Size entrysize)
 
 /*
  * dbm_spi_text
- *		Column col of an SPI tuple as a C string, or NULL.
+ *		Column col (of type text) of an SPI tuple as a C string, or NULL.
  */
 char *
 dbm_spi_text(HeapTuple tup, TupleDesc desc, int col)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	Datum		d;
 
+	/* a column of any other type read as text would be a wild pointer */
+	if (SPI_gettypeid(desc, col) != TEXTOID)
+		elog(ERROR, "column %d of a dbmigrate query is of type %u, not text",
+			 col, SPI_gettypeid(desc, col));
+	d = SPI_getbinval(tup, desc, col, &isnull);
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 

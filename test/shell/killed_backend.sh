@@ -10,12 +10,12 @@
 # (seen in pg_stat_activity) and holds dbmigrate's run lock (pg_locks), S2
 # calls pg_terminate_backend() on it, and S3 runs migrate_upgrade() right
 # away, without any manual unlock.  Right behaviour:
-#   - S3 is not held up by the dead runner (the transaction-scoped advisory
+#   - S3 is not held up by the dead runner (the transaction-scoped run
 #     lock dies with S1's backend) and applies r2 itself, exactly once;
 #   - t3 exists exactly once, counter.n = 1 (S1's DDL, DML and bookkeeping
 #     were rolled back together), migrate_log() has one upgrade row for r2,
 #     written by S3's backend, and the current revision is r2;
-#   - no dbmigrate advisory lock is left in pg_locks afterwards.
+#   - no dbmigrate run lock is left in pg_locks afterwards.
 # The 10 s sleep is only S1's: the step reads a custom setting that S1 alone
 # sets, so S3 runs r2 without sleeping.  Total runtime is about a second.
 #
@@ -28,7 +28,7 @@ DB="dbm_killed_backend_$$_${RANDOM}"
 PSQL=(psql -X -v ON_ERROR_STOP=1 -At -q)
 WORK="$(mktemp -d)"
 S1_PID=""
-LOCK_WHERE="locktype = 'advisory' AND classid = 1684172137 AND objid = 1735549300"
+LOCK_WHERE="relation = 'dbmigrate.run_lock'::regclass AND mode = 'ShareUpdateExclusiveLock'"
 
 fail() {
     echo "FAIL (killed_backend): $*" >&2
@@ -142,10 +142,10 @@ ok "migrate_log() has exactly one upgrade row for r2"
 [ "$(q "SELECT count(*) FROM dbmigrate.migrate_history() WHERE revision = 'r2' AND is_applied AND is_current")" = 1 ] \
     || fail "migrate_history() should show r2 applied and current once"
 ok "migrate_current() = r2 and migrate_history() shows r2 applied once"
-[ "$(q "SELECT count(*) FROM pg_locks WHERE $LOCK_WHERE")" = 0 ] || fail "dbmigrate's advisory lock is still held"
+[ "$(q "SELECT count(*) FROM pg_locks WHERE $LOCK_WHERE")" = 0 ] || fail "dbmigrate's run lock is still held"
 [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbm_killed_s1'")" = 0 ] \
     || fail "S1's backend is still there"
-ok "no advisory lock and no backend of S1 left"
+ok "no run lock and no backend of S1 left"
 [ "$(q "SELECT count(*) FROM dbmigrate.migrate_validate()")" = 0 ] || fail "migrate_validate() reports problems"
 [ "$(q "SELECT dbmigrate.health() ->> 'status'")" = healthy ] || fail "health() is not healthy"
 ok "migrate_validate() is clean and health() is healthy"
