@@ -22,6 +22,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
@@ -69,18 +70,50 @@ dbm_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
+ * dbm_plan_settings_begin / dbm_plan_settings_end
+ *		The planner settings of dbmigrate's bookkeeping queries, in a GUC nest
+ *		level of their own.  Their plans are prepared once per backend and
+ *		replanned as custom plans when executed, often while the tables are
+ *		still small (a bulk registration starts from an empty graph): with
+ *		enable_seqscan off they stay on the indexes, which are right at every
+ *		size, and jit off keeps JIT compilation (hundreds of milliseconds) away
+ *		from queries that take microseconds.  The caller's settings apply
+ *		again when the query is done.
+ */
+int
+dbm_plan_settings_begin(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+void
+dbm_plan_settings_end(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
  * dbm_spi_execute_plan
- *		SPI_execute_plan that leaves CurrentMemoryContext as it found it.
- *		(SPI returns in its procedure context; callers that allocate results
- *		in a short-lived context of their own would otherwise leak into it.)
+ *		SPI_execute_plan of a bookkeeping query, under dbm_plan_settings, that
+ *		leaves CurrentMemoryContext as it found it.  (SPI returns in its
+ *		procedure context; callers that allocate results in a short-lived
+ *		context of their own would otherwise leak into it.)
  */
 int
 dbm_spi_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
 					 bool read_only, long tcount)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	int			nestlevel = dbm_plan_settings_begin();
 	int			rc = SPI_execute_plan(plan, values, nulls, read_only, tcount);
 
+	dbm_plan_settings_end(nestlevel);
 	MemoryContextSwitchTo(cxt);
 	return rc;
 }

@@ -119,6 +119,8 @@ extern int	dbm_graph_position(DbmGraph *g, const char *target);
 /* catalog.c */
 extern SPIPlanPtr dbm_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
 extern HTAB *dbm_string_hash(const char *name, long nelem, Size entrysize);
+extern int	dbm_plan_settings_begin(void);
+extern void dbm_plan_settings_end(int nestlevel);
 extern int	dbm_spi_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
 								 bool read_only, long tcount);
 extern List *dbm_query_ids(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,

@@ -145,19 +145,6 @@ dbm_enter_owner(DbmOwnerContext *ctx)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-
-	/*
-	 * dbmigrate's plans are prepared once per backend, often while its tables
-	 * are still small (a bulk registration starts from an empty graph): keep
-	 * them on the indexes, which are right at every size, and keep JIT away
-	 * from these small catalog queries.
-	 */
-	(void) set_config_option("enable_seqscan", "off",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("jit", "off",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
 }
 
 /*

@@ -192,6 +192,7 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending)
 	MemoryContext outer;
 	MemoryContext batchcxt;
 	Portal		portal;
+	int			nestlevel;
 	uint64		i;
 
 	if (pending != NULL)
@@ -219,12 +220,14 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending)
 	/* stream the text through a cursor: memory stays bounded however much SQL is stored */
 	outer = CurrentMemoryContext;
 	batchcxt = AllocSetContextCreate(outer, "dbmigrate validate batch", ALLOCSET_DEFAULT_SIZES);
+	nestlevel = dbm_plan_settings_begin();
 	portal = SPI_cursor_open(NULL,
 							 dbm_plan(&dbm_plan_all_bodies,
 									  "SELECT revision, upgrade_sql, downgrade_sql, checksum "
 									  "FROM dbmigrate.revision ORDER BY seq",
 									  0, NULL),
 							 NULL, NULL, DBM_SPI_READ_ONLY(DBM_READ_SNAPSHOT));
+	dbm_plan_settings_end(nestlevel);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, 100);
