@@ -41,8 +41,12 @@ $(error dbmigrate requires PostgreSQL 13 or later)
 endif
 
 # The three places the version lives must agree (control, META.json, library).
-.PHONY: versioncheck prove bench valgrind-check
+.PHONY: versioncheck prove bench valgrind-check dist
 versioncheck:
+	@/usr/bin/python3 -c 'import json, sys; m = json.load(open("META.json")); \
+	missing = [k for k in ("name", "abstract", "version", "maintainer", "license", "provides", "meta-spec") if k not in m]; \
+	bad = [n for n, p in m["provides"].items() if not {"file", "version"} <= set(p)]; \
+	sys.exit("META.json lacks %s" % (missing + bad)) if missing or bad else None' || exit 1
 	@v='$(EXTVERSION)'; \
 	grep -q "\"version\": \"$$v\"" META.json || { echo "META.json version differs from control ($$v)"; exit 1; }; \
 	test "$$(grep -c "\"version\": \"$$v\"" META.json)" -ge 2 || { echo "META.json provides.dbmigrate.version differs from control ($$v)"; exit 1; }; \
@@ -87,3 +91,8 @@ differential:
 	/usr/bin/python3 test/differential/differential.py --graphs $(DIFF_GRAPHS) \
 		--jobs $(DIFF_JOBS) --min-size 10 --max-size $(DIFF_MAX_SIZE) \
 		$(if $(DIFF_SEED),--seed $(DIFF_SEED)) --dsn "dbname=$$db"
+
+# PGXN distribution: the committed tree at HEAD, as dbmigrate-<version>.zip
+dist: versioncheck
+	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ -o $(EXTENSION)-$(EXTVERSION).zip HEAD
+	@echo "$(EXTENSION)-$(EXTVERSION).zip"
