@@ -56,10 +56,11 @@ SELECT name, setting, unit, context FROM pg_settings WHERE name LIKE 'dbmigrate.
 -- the install script registered the reference application's first revision
 SELECT revision, down_revisions, message, builtin, is_head FROM dbmigrate.revision;
 
--- the run lock is a table no role but the owner may lock
-SELECT has_table_privilege('public', 'dbmigrate.run_lock', 'SELECT, UPDATE, DELETE, TRUNCATE, INSERT')
+-- the run lock is a table in a schema no role but the owner may use
+SELECT has_schema_privilege('public', 'dbmigrate_private', 'USAGE, CREATE') AS public_schema_privilege,
+       has_table_privilege('public', 'dbmigrate_private.run_lock', 'SELECT, UPDATE, DELETE, TRUNCATE, INSERT')
        AS public_any_privilege,
-       (SELECT count(*) FROM pg_attribute WHERE attrelid = 'dbmigrate.run_lock'::regclass AND attnum > 0)
+       (SELECT count(*) FROM pg_attribute WHERE attrelid = 'dbmigrate_private.run_lock'::regclass AND attnum > 0)
        AS columns;
 
 DROP EXTENSION dbmigrate;
@@ -73,7 +74,7 @@ SELECT dbmigrate.migrate_register('e2', 'e1', 'CREATE TABLE ext_t2 (a int)', 'DR
 -- until the update, the library serializes a 1.0 database on 1.0's advisory lock
 BEGIN;
 SELECT revision FROM dbmigrate.migrate_upgrade('e1');
-SELECT to_regclass('dbmigrate.run_lock') AS run_lock_before_update,
+SELECT to_regclass('dbmigrate_private.run_lock') AS run_lock_before_update,
        (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1684172137
            AND objid = 1735549300 AND pid = pg_backend_pid()) AS advisory_locks;
 COMMIT;
@@ -84,7 +85,7 @@ SELECT revision, operation FROM dbmigrate.migrate_log();
 BEGIN;
 SELECT revision FROM dbmigrate.migrate_upgrade();
 SELECT l.mode, l.granted FROM pg_locks l
- WHERE l.relation = 'dbmigrate.run_lock'::regclass AND l.pid = pg_backend_pid();
+ WHERE l.relation = 'dbmigrate_private.run_lock'::regclass AND l.pid = pg_backend_pid();
 SELECT count(*) AS advisory_locks FROM pg_locks
  WHERE locktype = 'advisory' AND pid = pg_backend_pid();
 COMMIT;

@@ -23,6 +23,9 @@ SELECT dbmigrate.migrate_register('s2', 's1',
     $$CREATE TABLE hs_t (a int); SELECT 1/0 AS "ALTER ROLE app PASSWORD 's3cret'"$$, NULL, 'two');
 SELECT dbmigrate.migrate_register('s3', 's1',
     $$SELECT no_such_column, 'qu3ry-s3cret' FROM pg_class$$, NULL, 'three');
+SELECT dbmigrate.migrate_register('s4', 's1',
+    $$DO $do$ BEGIN RAISE INFO 'step four informs'; END $do$ /* inf0-s3cret */; SELECT 'pars3-s3cret'$$,
+    '', 'four');
 
 SET ROLE regress_dbm_runner;
 -- the notice of s1 keeps its message, loses the DO text
@@ -33,6 +36,11 @@ SELECT revision FROM dbmigrate.migrate_upgrade('s2');
 -- an error with a position: no internal query either
 SELECT revision FROM dbmigrate.migrate_upgrade('s3');
 \echo :LAST_ERROR_SQLSTATE
+-- INFO reaches the client whatever client_min_messages says: also cut
+SET client_min_messages = warning;
+SELECT revision FROM dbmigrate.migrate_upgrade('s4');
+SET client_min_messages = notice;
+SELECT revision FROM dbmigrate.migrate_downgrade('s1');
 -- a failing downgrade
 SELECT revision FROM dbmigrate.migrate_downgrade('base');
 RESET ROLE;

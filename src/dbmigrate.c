@@ -40,11 +40,7 @@
 
 #include "dbmigrate.h"
 
-#if PG_VERSION_NUM >= 180000
-PG_MODULE_MAGIC_EXT(.name = "dbmigrate",.version = DBMIGRATE_VERSION);
-#else
-PG_MODULE_MAGIC;
-#endif
+DBM_MODULE_MAGIC;
 
 /* forward declarations */
 void		_PG_init(void);
@@ -85,7 +81,7 @@ _PG_init(void)
 	DefineCustomIntVariable("dbmigrate.run_lock_timeout",
 							gettext_noop("Sets how long a call waits for dbmigrate's run lock."),
 							gettext_noop("Every call that changes dbmigrate's state first takes "
-										 "the run lock (a transaction-scoped lock on dbmigrate.run_lock); waiting longer "
+										 "the run lock (a transaction-scoped lock on dbmigrate_private.run_lock); waiting longer "
 										 "than this fails with SQLSTATE 55P03. Zero waits forever."),
 							&dbmigrate_run_lock_timeout,
 							60000, 0, INT_MAX,
@@ -145,6 +141,20 @@ dbm_enter_owner(DbmOwnerContext *ctx)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+
+	/*
+	 * Waiting for a lock on dbmigrate's own tables is bounded like waiting
+	 * for the run lock (a session that holds one through a statement that
+	 * locks before it checks privileges could otherwise stall every call).
+	 */
+	if (dbmigrate_run_lock_timeout > 0)
+	{
+		char		buf[32];
+
+		snprintf(buf, sizeof(buf), "%d", dbmigrate_run_lock_timeout);
+		(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 }
 
 /*
@@ -170,7 +180,7 @@ dbm_run_lock_callback(void *arg)
 		errdetail("Another session is running a dbmigrate call that changes state; "
 				  "dbmigrate.run_lock_timeout is %d ms.", dbmigrate_run_lock_timeout);
 		errhint("Find it with: SELECT pid FROM pg_locks WHERE relation = "
-				"'dbmigrate.run_lock'::regclass AND mode = 'ShareUpdateExclusiveLock' "
+				"'dbmigrate_private.run_lock'::regclass AND mode = 'ShareUpdateExclusiveLock' "
 				"AND granted; raise dbmigrate.run_lock_timeout to wait longer.");
 	}
 	errcontext("waiting for dbmigrate's run lock in %s()", (const char *) arg);
@@ -182,10 +192,11 @@ dbm_run_lock_callback(void *arg)
  *		refuse snapshot isolation levels (the plan must be made from a
  *		snapshot taken after the lock), then take the run lock, waiting at
  *		most dbmigrate.run_lock_timeout: SHARE UPDATE EXCLUSIVE on
- *		dbmigrate.run_lock until the end of the transaction.  It is
- *		self-conflicting; no lock a role without privileges on that table can
- *		hold conflicts with it (see dbmigrate--1.0--1.1.sql), and plain
- *		SELECTs (the read-only functions) never wait for it.
+ *		dbmigrate_private.run_lock until the end of the transaction.  It is
+ *		self-conflicting; a role without USAGE on schema dbmigrate_private
+ *		cannot name the table, so it cannot lock it at all (see
+ *		dbmigrate--1.0--1.1.sql), and plain SELECTs (the read-only
+ *		functions) never wait for it.
  *
  *		SQLSTATE 25000 at REPEATABLE READ / SERIALIZABLE; 55P03 on timeout;
  *		55000 when called from migration SQL, unless allow_in_step.
@@ -228,7 +239,7 @@ dbm_begin_state_change(const char *funcname, bool allow_in_step)
 	(void) set_config_option("lock_timeout", buf,
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	relid = get_relname_relid("run_lock", get_namespace_oid("dbmigrate", false));
+	relid = get_relname_relid("run_lock", get_namespace_oid("dbmigrate_private", true));
 	if (OidIsValid(relid))
 		LockRelationOid(relid, ShareUpdateExclusiveLock);
 	else
@@ -244,39 +255,18 @@ dbm_begin_state_change(const char *funcname, bool allow_in_step)
 
 /*
  * dbm_init_srf
- *		Set up materialize-mode output for a set-returning function; works
- *		for both composite and scalar (SETOF text) results.
+ *		Materialize-mode output for a set-returning function, composite or
+ *		scalar (SETOF text, whose descriptor is the one the executor expects).
  */
 Tuplestorestate *
 dbm_init_srf(FunctionCallInfo fcinfo, TupleDesc *tupdesc)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext oldcontext;
-	TupleDesc	desc;
-	Tuplestorestate *store;
 
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-
-	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	if (get_call_result_type(fcinfo, NULL, &desc) == TYPEFUNC_COMPOSITE)
-		desc = CreateTupleDescCopy(desc);
-	else
-	{
-		desc = CreateTemplateTupleDesc(1);
-		TupleDescInitEntry(desc, (AttrNumber) 1, "revision", TEXTOID, -1, 0);
-	}
-	store = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = store;
-	rsinfo->setDesc = desc;
-	MemoryContextSwitchTo(oldcontext);
-
-	*tupdesc = desc;
-	return store;
+	InitMaterializedSRF(fcinfo, get_fn_expr_rettype(fcinfo->flinfo) == TEXTOID ?
+						MAT_SRF_USE_EXPECTED_DESC : 0);
+	*tupdesc = rsinfo->setDesc;
+	return rsinfo->setResult;
 }
 
 /*
@@ -294,11 +284,7 @@ dbm_may_read_migration_sql(void)
 
 	showoid = LookupFuncName(list_make2(makeString("dbmigrate"), makeString("migrate_show")),
 							 1, argtypes, false);
-#if PG_VERSION_NUM >= 160000
-	return object_aclcheck(ProcedureRelationId, showoid, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
-#else
-	return pg_proc_aclcheck(showoid, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK;
-#endif
+	return dbm_may_execute(showoid, GetUserId());
 }
 
 /*

@@ -20,10 +20,7 @@
 #include "nodes/pg_list.h"
 #include "utils/tuplestore.h"
 
-/* compatibility with older servers (PostgreSQL 13 and 14) */
-#if PG_VERSION_NUM < 150000
-#define MarkGUCPrefixReserved(className) EmitWarningsOnPlaceholders(className)
-#endif
+#include "compat.h"
 
 #ifndef DBMIGRATE_VERSION
 #define DBMIGRATE_VERSION "1.0"
@@ -33,7 +30,7 @@
  * Key of the transaction-scoped advisory lock that serialized state changes
  * in 1.0 ("dbmigrat" as a big-endian int8).  Used only while a database's
  * extension is still at 1.0; from 1.1 the run lock is a lock on the table
- * dbmigrate.run_lock, which a role without privileges cannot take.
+ * dbmigrate_private.run_lock, which a role without privileges cannot take.
  */
 #define DBMIGRATE_LOCK_KEY_1_0	INT64CONST(0x64626d6967726174)
 

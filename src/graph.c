@@ -532,7 +532,9 @@ dbm_graph_position(DbmGraph *g, const char *target)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("relative target \"%s\" goes past a head", target),
-					 errdetail("Revision \"%s\" is a head, %d step(s) from the start.", node->id, s)));
+					 errdetail_plural("Revision \"%s\" is a head, %d step from the start.",
+									  "Revision \"%s\" is a head, %d steps from the start.",
+									  s, node->id, s)));
 		if (node->nchildren > 1)
 		{
 			List	   *kids = NIL;

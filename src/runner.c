@@ -146,8 +146,10 @@ dbm_hide_sql(ErrorData *edata, DbmStepInfo *info, MemoryContext cxt)
 
 /*
  * dbm_emit_log_hook
- *		Hide migration SQL in notices and warnings that a step raises, when
- *		the caller may not read it (errors are handled in dbm_run_sql).
+ *		Hide migration SQL in the reports a step raises while it runs, when
+ *		the caller may not read it: infos, notices, warnings, and a FATAL
+ *		that ends the backend (errors are also handled in dbm_run_sql, as
+ *		they are reported only after they leave the step).
  *
  *		PostgreSQL calls emit_log_hook only for reports that go to the server
  *		log.  So while such a step runs, log_min_messages is lowered to the
@@ -175,7 +177,8 @@ dbm_server_logs(int elevel, int min)
 static void
 dbm_emit_log_hook(ErrorData *edata)
 {
-	if (dbm_hidden_step != NULL && edata->elevel < ERROR)
+	/* every level: a FATAL (a terminated backend) is reported from here too */
+	if (dbm_hidden_step != NULL)
 	{
 		dbm_hide_sql(edata, dbm_hidden_step, ErrorContext);
 		if (!dbm_server_logs(edata->elevel, dbm_saved_log_min_messages))
@@ -211,19 +214,7 @@ dbm_run_statement(Node *stmt, const char *text, int len, void *arg)
 
 	CHECK_FOR_INTERRUPTS();
 	info->statement++;
-#if PG_VERSION_NUM >= 140000
-	{
-		/* rows a statement returns are discarded, never held in memory */
-		SPIExecuteOptions options;
-
-		memset(&options, 0, sizeof(options));
-		options.read_only = false;
-		options.dest = None_Receiver;
-		rc = SPI_execute_extended(sql, &options);
-	}
-#else
-	rc = SPI_execute(sql, false, 0);
-#endif
+	rc = dbm_spi_execute_discard(sql);
 	MemoryContextSwitchTo(cxt);
 	if (rc == SPI_ERROR_TRANSACTION)
 		ereport(ERROR,
@@ -271,16 +262,36 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
 								 GUC_ACTION_SAVE, true, 0, false);
 	}
 
-	if (info->hide_sql && client_min_messages < log_min_messages)
+	/*
+	 * Migration text is parsed as it was checked at registration, whatever
+	 * the caller's setting.
+	 */
+	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
+	dbm_saved_log_min_messages = log_min_messages;
+	if (info->hide_sql)
 	{
-		/* route what the client sees through dbm_emit_log_hook */
-		dbm_saved_log_min_messages = log_min_messages;
-		(void) set_config_option("log_min_messages",
-								 GetConfigOption("client_min_messages", false, false),
-								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		/*
+		 * Route every report the client sees through dbm_emit_log_hook:
+		 * log_min_messages down to the client's level, and at least to INFO,
+		 * which reaches the client whatever client_min_messages says.  And no
+		 * dumps of the statements' parse trees or plans.
+		 */
+		int			level = Min(client_min_messages, INFO);
+
+		if (level < log_min_messages)
+			(void) set_config_option("log_min_messages",
+									 level == INFO ? "info" :
+									 GetConfigOption("client_min_messages", false, false),
+									 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("debug_print_parse", "off", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("debug_print_rewritten", "off", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("debug_print_plan", "off", PGC_SUSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 	}
-	else
-		dbm_saved_log_min_messages = log_min_messages;
 
 	dbm_step_depth++;
 	if (info->hide_sql)
@@ -535,7 +546,9 @@ dbm_plan_upgrade(DbmGraph *g, bool *applied, const char *target)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("relative target \"%s\" goes past the head", target),
-						 errdetail("Only %d step(s) can be taken from the current revision.", s)));
+						 errdetail_plural("Only %d step can be taken from the current revision.",
+										  "Only %d steps can be taken from the current revision.",
+										  s, s)));
 			if (list_length(cands) > 1)
 				ereport(ERROR,
 						(errcode(ERRCODE_CARDINALITY_VIOLATION),
@@ -588,8 +601,13 @@ dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, int nsteps,
 	if (nsteps > napplied)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("cannot downgrade %d step(s): only %d revision(s) are applied",
-						nsteps, napplied),
+				 napplied == 0 ?
+				 errmsg_plural("cannot downgrade %d step: no revision is applied",
+							   "cannot downgrade %d steps: no revision is applied",
+							   nsteps, nsteps) :
+				 errmsg_plural("cannot downgrade %d steps: only %d revision is applied",
+							   "cannot downgrade %d steps: only %d revisions are applied",
+							   napplied, nsteps, napplied),
 				 errhint(napplied > 0 ? "To undo every revision, call migrate_downgrade('base')." :
 						 "The database is at base; there is nothing to downgrade.")));
 
@@ -607,9 +625,11 @@ dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, int nsteps,
 					(errcode(ERRCODE_CARDINALITY_VIOLATION),
 					 errmsg("relative downgrade \"%s\" is ambiguous: %d revisions are current",
 							target, list_length(heads)),
-					 errdetail("%sCurrent: %s.",
-							   s > 0 ? psprintf("After %d step(s). ", s) : "",
-							   dbm_join_ids(dbm_graph_ids(g, heads), ", ")),
+					 s == 0 ?
+					 errdetail("Current: %s.", dbm_join_ids(dbm_graph_ids(g, heads), ", ")) :
+					 errdetail_plural("After %d step. Current: %s.",
+									  "After %d steps. Current: %s.",
+									  s, s, dbm_join_ids(dbm_graph_ids(g, heads), ", ")),
 					 errhint("Name the target: SELECT * FROM dbmigrate.migrate_downgrade('<revision>');")));
 		hidx = linitial_int(heads);
 		h = &g->nodes[hidx];
@@ -718,8 +738,11 @@ dbm_check_reversible(List *ids, const char *target)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("revision \"%s\" is irreversible", id),
 					 target[0] == '-' ?
-					 errdetail("Its downgrade_sql is NULL and downgrading %s step(s) would have to undo it; "
-							   "nothing was run.", target + 1) :
+					 errdetail_plural("Its downgrade_sql is NULL and downgrading %d step would have "
+									  "to undo it; nothing was run.",
+									  "Its downgrade_sql is NULL and downgrading %d steps would have "
+									  "to undo it; nothing was run.",
+									  atoi(target + 1), atoi(target + 1)) :
 					 errdetail("Its downgrade_sql is NULL and downgrading to \"%s\" would have to undo it; "
 							   "nothing was run.", target),
 					 errhint("Downgrade to a revision after it, or move the version without running "

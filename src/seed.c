@@ -174,9 +174,10 @@ dbm_seed_check_table(Oid relid, const char *users, bool reset)
  *		(as VACUUM and REINDEX run index expressions), so triggers, defaults,
  *		checks and policies the owner planted run with the owner's rights, not
  *		the caller's.  Every query runs with search_path = pg_catalog, pg_temp.
- *		Errors: 42P01 no users table (hint: run migrate_upgrade), 42501 no
- *		privilege or row-level security, 55000 a deferrable trigger, 25000
- *		snapshot isolation, 55P03 lock timeout.
+ *		Errors: 42P01 no users table (hint: run migrate_upgrade), 42809
+ *		"users" is a view or another non-table, 42501 no privilege or
+ *		row-level security, 55000 a deferrable trigger, 25000 snapshot
+ *		isolation, 55P03 lock timeout.
  */
 Datum
 dbmigrate_seed_users(PG_FUNCTION_ARGS)
@@ -214,6 +215,12 @@ dbmigrate_seed_users(PG_FUNCTION_ARGS)
 				 errhint("Apply the migrations first: SELECT * FROM dbmigrate.migrate_upgrade();")));
 	users = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									   get_rel_name(relid));
+	if (get_rel_relkind(relid) != RELKIND_RELATION && get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s is not a table", users),
+				 errdetail("seed_users() writes to the table \"users\" that search_path finds first."),
+				 errhint("Put the users table first in search_path, or insert the accounts yourself.")));
 	owner = dbm_rel_owner(relid);
 
 	for (i = 0; i < (int) DBM_NSEED; i++)
@@ -317,7 +324,9 @@ dbmigrate_seed_users(PG_FUNCTION_ARGS)
 
 	if (inserted > 0)
 		ereport(WARNING,
-				(errmsg("seeded %d account(s) with well-known passwords", (int) inserted),
+				(errmsg_plural("seeded %d account with well-known passwords",
+							   "seeded %d accounts with well-known passwords",
+							   (unsigned long) inserted, (int) inserted),
 				 errdetail("admin/admin123456 (superuser), testuser1 and testuser2/testpass123, "
 						   "developer/devpass123."),
 				 errhint("Change or remove these accounts before the application is reachable "

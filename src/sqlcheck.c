@@ -28,10 +28,6 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-#if PG_VERSION_NUM >= 140000
-#include "common/cryptohash.h"
-#endif
-#include "common/sha2.h"
 
 #include "dbmigrate.h"
 
@@ -62,12 +58,6 @@ static void dbm_normalize(DbmSha256 *h, const char *sql);
 static bool dbm_is_id_char(pg_wchar c);
 static bool dbm_drops_dbmigrate(Node *stmt);
 
-#if PG_VERSION_NUM >= 140000
-#define DBM_RAW_PARSE(sql) raw_parser((sql), RAW_PARSE_DEFAULT)
-#else
-#define DBM_RAW_PARSE(sql) raw_parser(sql)
-#endif
-
 /* global variables */
 
 /* C.UTF-8 ctype locale used to classify non-ASCII letters in revision ids */
@@ -79,11 +69,7 @@ static bool dbm_utf8_locale_tried = false;
  */
 typedef struct DbmSha256
 {
-#if PG_VERSION_NUM >= 140000
-	pg_cryptohash_ctx *ctx;
-#else
-	pg_sha256_ctx ctx;
-#endif
+	DbmSha256Ctx ctx;
 	char		buf[8192];		/* normalized text not yet hashed */
 	int			len;
 } DbmSha256;
@@ -91,12 +77,8 @@ typedef struct DbmSha256
 static void
 dbm_sha256_flush(DbmSha256 *h)
 {
-#if PG_VERSION_NUM >= 140000
-	if (h->len > 0 && pg_cryptohash_update(h->ctx, (const uint8 *) h->buf, h->len) < 0)
-		elog(ERROR, "could not compute sha256 checksum");
-#else
-	pg_sha256_update(&h->ctx, (const uint8 *) h->buf, h->len);
-#endif
+	if (h->len > 0)
+		dbm_sha256_update(&h->ctx, (const uint8 *) h->buf, h->len);
 	h->len = 0;
 }
 
@@ -168,13 +150,7 @@ dbm_checksum(const char *upgrade_sql, const char *downgrade_sql)
 	char	   *hex;
 
 	h->len = 0;
-#if PG_VERSION_NUM >= 140000
-	h->ctx = pg_cryptohash_create(PG_SHA256);
-	if (h->ctx == NULL || pg_cryptohash_init(h->ctx) < 0)
-		elog(ERROR, "could not compute sha256 checksum");
-#else
-	pg_sha256_init(&h->ctx);
-#endif
+	dbm_sha256_init(&h->ctx);
 
 	dbm_normalize(h, upgrade_sql);
 	if (downgrade_sql != NULL)
@@ -184,17 +160,7 @@ dbm_checksum(const char *upgrade_sql, const char *downgrade_sql)
 	}
 	dbm_sha256_flush(h);
 
-#if PG_VERSION_NUM >= 150000
-	if (pg_cryptohash_final(h->ctx, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not compute sha256 checksum");
-	pg_cryptohash_free(h->ctx);
-#elif PG_VERSION_NUM >= 140000
-	if (pg_cryptohash_final(h->ctx, digest) < 0)
-		elog(ERROR, "could not compute sha256 checksum");
-	pg_cryptohash_free(h->ctx);
-#else
-	pg_sha256_final(&h->ctx, digest);
-#endif
+	dbm_sha256_final(&h->ctx, digest);
 	pfree(h);
 
 	hex = palloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
@@ -351,6 +317,7 @@ dbm_foreach_piece(const char *sql, DbmPieceFn fn, void *arg, ErrorContextCallbac
 	int			tok_atomic = dbm_keyword_token("atomic");
 	int			tok_case = dbm_keyword_token("case");
 	int			tok_end = dbm_keyword_token("end");
+	int			tok_as = dbm_keyword_token("as");
 	int			prev = 0;
 	int			parens = 0;
 	int			atomic = 0;
@@ -393,6 +360,8 @@ dbm_foreach_piece(const char *sql, DbmPieceFn fn, void *arg, ErrorContextCallbac
 			parens--;
 		else if (tok == tok_atomic && prev == tok_begin)
 			atomic++;
+		else if (prev == tok_as || prev == '.')
+			;					/* a label such as "AS end" or "t.end", not a keyword */
 		else if (atomic > 0 && tok == tok_case)
 			cases++;
 		else if (atomic > 0 && tok == tok_end)
@@ -506,6 +475,7 @@ dbm_foreach_statement(const char *sql, const char *revision, const char *directi
 					  DbmStatementFn fn, void *arg, int *nstatements)
 {
 	DbmStatementWalk walk;
+	DbmParseContext lexpc;
 	ErrorContextCallback errcallback;
 
 	walk.total = strlen(sql);
@@ -526,8 +496,9 @@ dbm_foreach_statement(const char *sql, const char *revision, const char *directi
 										  ALLOCSET_DEFAULT_SIZES);
 
 	/* lexical errors found while cutting pieces point into the whole text */
+	lexpc = walk.pc;
 	errcallback.callback = dbm_parse_error_callback;
-	errcallback.arg = &walk.pc;
+	errcallback.arg = &lexpc;
 	dbm_foreach_piece(sql, dbm_walk_piece, &walk, &errcallback);
 
 	MemoryContextDelete(walk.parsecxt);
@@ -572,20 +543,8 @@ dbm_nontransactional_kind(Node *stmt)
 			{
 				ReindexStmt *rs = (ReindexStmt *) stmt;
 
-#if PG_VERSION_NUM >= 140000
-				ListCell   *lc;
-
-				foreach(lc, rs->params)
-				{
-					DefElem    *opt = (DefElem *) lfirst(lc);
-
-					if (strcmp(opt->defname, "concurrently") == 0 && defGetBoolean(opt))
-						return "REINDEX CONCURRENTLY";
-				}
-#else
-				if (rs->concurrent)
+				if (dbm_reindex_concurrently(rs))
 					return "REINDEX CONCURRENTLY";
-#endif
 				if (rs->kind == REINDEX_OBJECT_DATABASE || rs->kind == REINDEX_OBJECT_SYSTEM)
 					return "REINDEX DATABASE/SYSTEM";
 				return NULL;
@@ -647,10 +606,17 @@ void
 dbm_check_migration_sql(const char *sql, const char *revision, const char *direction)
 {
 	DbmCheckArg check;
+	int			nestlevel;
 
 	check.revision = revision;
 	check.direction = direction;
+
+	/* parsed as every step parses it, whatever the caller's setting */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	dbm_foreach_statement(sql, revision, direction, dbm_check_statement, &check, NULL);
+	AtEOXact_GUC(true, nestlevel);
 }
 
 /*

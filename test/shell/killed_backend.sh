@@ -28,7 +28,7 @@ DB="dbm_killed_backend_$$_${RANDOM}"
 PSQL=(psql -X -v ON_ERROR_STOP=1 -At -q)
 WORK="$(mktemp -d)"
 S1_PID=""
-LOCK_WHERE="relation = 'dbmigrate.run_lock'::regclass AND mode = 'ShareUpdateExclusiveLock'"
+LOCK_WHERE="relation = 'dbmigrate_private.run_lock'::regclass AND mode = 'ShareUpdateExclusiveLock'"
 
 fail() {
     echo "FAIL (killed_backend): $*" >&2
