@@ -1,6 +1,9 @@
 # bench/report.awk: the markdown tables of bench/run.sh.
 # Input: tab-separated samples "case N method rep ms", sorted by case, N,
-# method and ms (numerically).  Variable maxn: the largest N.
+# method and ms (numerically).  Variable maxn: the largest N.  Cases named
+# big_* are the large merge graph (part biggraph), reported in their own
+# tables; variables bign (chain length), bigmerges, bigtotal (revisions),
+# bigmidsteps and bigmidrev (the middle downgrade) and bigcalls describe it.
 
 function median(k,    c) {
     c = cnt[k]
@@ -37,10 +40,79 @@ function slope(c, m,    i, n, x, y, sx, sy, sxx, sxy, k) {
 {
     k = $1 SUBSEP $2 SUBSEP $3
     val[k, ++cnt[k]] = $5
+    if ($1 ~ /^big_/) next      # not one of the chain sizes
     if (!($2 in seen)) { seen[$2] = 1; sizes[++nsizes] = $2 }
 }
 
+# thousands separators: 21000 -> 21,000
+function th(x,    s) {
+    s = sprintf("%d", x)
+    while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s)
+    return s
+}
+
+# the large merge graph (part biggraph)
+function biggraph(    n, i, c, k, kr, kd, ratio, mratio, calls, ncalls, clabel, lbl, steps, st, line, r) {
+    n = bign
+    print "## Large merge graph: " th(bigtotal) " revisions (" th(bign) " chain, " th(bigmerges) " side branches, " th(bigmerges) " merges)"
+    print ""
+    print "A chain r1..r" n " where every " (bigmerges ? int(bign / bigmerges) : "-") "th revision r_i also gets a side branch x_i from r_(i-1), the two"
+    print "joined by migrate_merge(ARRAY[r_i, x_i]); every revision is 'SELECT 1' both ways, merges are empty."
+    print "Registered through the API from one `psql -1 -f` (migrate_register and migrate_merge calls, the merge id"
+    print "caught with \\gset). Raw = as many `SELECT 1` from `psql -1 -f` as dbmigrate runs steps (" th(bigtotal) " for the"
+    print "upgrade, of which dbmigrate's " th(bigmerges) " merges are empty). Wall-clock ms, median (min-max)."
+    print ""
+    print "| run | steps | raw | dbmigrate | ratio | min ratio |"
+    print "|---|---:|---:|---:|---:|---:|"
+    kd = "big_register" SUBSEP n SUBSEP "dbmigrate"
+    r = median(kd)
+    printf "| register all %s revisions (one transaction) | %s | - | %s | - | - |\n", th(bigtotal), th(bigtotal), spread(kd)
+    printf "| of which: per revision (total / %s) | 1 | - | %.3f | - | - |\n", th(bigtotal), r / bigtotal
+    kd = "big_register_call" SUBSEP n SUBSEP "dbmigrate"
+    printf "| one migrate_register call (mean over %s, psql \\timing) | 1 | - | %s | - | - |\n", th(bign + bigmerges), spread(kd)
+    kd = "big_merge_call" SUBSEP n SUBSEP "dbmigrate"
+    printf "| one migrate_merge call (mean over all %s, psql \\timing) | 1 | - | %s | - | - |\n", th(bigmerges), spread(kd)
+    kd = "big_merge_call_last" SUBSEP n SUBSEP "dbmigrate"
+    if (cnt[kd] > 0)
+        printf "| one migrate_merge call, the last %s (graph of nearly %s) | 1 | - | %s | - | - |\n", th(int(bigmerges / 10)), th(bigtotal), spread(kd)
+    split("big_upgrade big_down_mid big_down_base", c, " ")
+    lbl["big_upgrade"] = "migrate_upgrade() base -> head"
+    lbl["big_down_mid"] = "migrate_downgrade('" bigmidrev "') (the middle merge)"
+    lbl["big_down_base"] = "migrate_downgrade('base')"
+    steps["big_upgrade"] = bigtotal; steps["big_down_mid"] = bigmidsteps; steps["big_down_base"] = bigtotal - bigmidsteps
+    for (i = 1; i <= 3; i++) {
+        kr = c[i] SUBSEP n SUBSEP "raw"; kd = c[i] SUBSEP n SUBSEP "dbmigrate"
+        if (cnt[kd] == 0) continue
+        ratio = median(kr) > 0 ? median(kd) / median(kr) : 0
+        mratio = val[kr, 1] > 0 ? val[kd, 1] / val[kr, 1] : 0
+        printf "| %s | %s | %s | %s | %.3f | %.3f |\n", lbl[c[i]], th(steps[c[i]]), spread(kr), spread(kd), ratio, mratio
+    }
+    print ""
+    print "Calls at head (ms per call: median of " bigcalls " warm calls in one session, and the first, cold, call;"
+    print "fresh = right after registration and upgrade, vacuumed = after VACUUM ANALYZE of dbmigrate's tables):"
+    print ""
+    print "| call | fresh warm | fresh cold | vacuumed warm | vacuumed cold |"
+    print "|---|---:|---:|---:|---:|"
+    ncalls = split("history show validate health merge_heads", calls, " ")
+    clabel["history"] = "migrate_history()"
+    clabel["show"] = "migrate_show('head')"
+    clabel["validate"] = "migrate_validate()"
+    clabel["health"] = "health()"
+    clabel["merge_heads"] = "migrate_merge('{heads}') (one head: returns it)"
+    for (i = 1; i <= ncalls; i++) {
+        line = "| " clabel[calls[i]] " |"
+        for (st = 1; st <= 2; st++) {
+            k = "big_" calls[i] (st == 2 ? "_vac" : "") SUBSEP n
+            line = line " " fmt(median(k SUBSEP "warm")) " | " fmt(median(k SUBSEP "cold")) " |"
+        }
+        print line
+    }
+    print ""
+}
+
 END {
+    bigrun = cnt["big_register" SUBSEP bign SUBSEP "dbmigrate"] > 0
+    if (nsizes == 0) { if (bigrun) biggraph(); exit }
     # sizes in input order are already ascending (sorted by N within case)
     for (i = 1; i <= nsizes; i++)
         for (j = i + 1; j <= nsizes; j++)
@@ -55,6 +127,11 @@ END {
     label["branchy_upgrade"] = "upgrade, branchy graph"
     target["upgrade"] = "<= 1.05"; target["downgrade"] = "<= 1.05"; target["cheap"] = "< 1.0"
 
+    # the chain's timed runs and growth tables only when one of those cases ran
+    for (ci = 1; ci <= ncases; ci++)
+        for (i = 1; i <= nsizes; i++)
+            if (cnt[cases[ci] SUBSEP sizes[i] SUBSEP "dbmigrate"] > 0) hastimed = 1
+    if (hastimed) {
     print "## Timed runs (wall-clock ms, median (min-max); ratio = dbmigrate / raw of the medians)"
     print ""
     print "min ratio = dbmigrate / raw of the fastest runs: noise on a shared machine only adds time,"
@@ -79,11 +156,12 @@ END {
                 ratio, mratio, (c in target) ? target[c] : "-", met
         }
     }
+    print ""
+    }
 
-    for (k in cnt) { split(k, kp, SUBSEP); if (kp[3] == "warm") havecalls = 1 }
+    for (k in cnt) { split(k, kp, SUBSEP); if (kp[3] == "warm" && kp[1] !~ /^big_/) havecalls = 1 }
     if (!havecalls) ncalls = 0
     else {
-    print ""
     print "## Calls at head (ms per call: median of the warm calls in one session, and the first, cold, call)"
     print ""
     print "State \"fresh\": right after registration and upgrade, before any VACUUM (what a deploy sees);"
@@ -116,9 +194,10 @@ END {
             printf "%s %s | %s | %s |\n", line, (s == "" ? "-" : sprintf("%.2f", s)), tg, met
         }
     }
+    print ""
     }
 
-    print ""
+    if (hastimed) {
     print "## Growth with N (median ms; slope = least-squares log-log exponent over the sizes run)"
     print ""
     hdr = "| measurement |"; sep = "|---|"
@@ -140,4 +219,8 @@ END {
         if (r != "") per = per sprintf("%s%.3f ms at N=%d", per == "" ? "" : ", ", r / n, n)
     }
     if (per != "") { print ""; print "Registration per revision: " per "." }
+    print ""
+    }
+
+    if (bigrun) biggraph()
 }

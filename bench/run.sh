@@ -11,11 +11,20 @@
 # then per-call latency of a no-op migrate_upgrade(), migrate_current(),
 # migrate_history() and health() at head.  At the largest N it adds a branchy
 # graph (N revisions, N/50 branch/merge pairs: register + upgrade) and the
-# backend's memory during an upgrade.  See bench/README.md.
+# backend's memory during an upgrade.  Then two large cases (BENCH_BIG=0
+# skips them): "biggraph", a 20,000-revision chain with 500 side branches
+# joined by migrate_merge (register, upgrade against raw SQL, history, show,
+# validate, health, merge of one head, downgrade to the middle and to base),
+# and "bigtext", the backend's peak RSS registering and upgrading one
+# revision of 1.8 million statements (bench/textmem.py).  See bench/README.md.
 #
 # Environment: BENCH_SIZES ("200 1000 10000"), BENCH_REPS (5 for N <= 1000,
 # 3 above), BENCH_QUICK=1 (sizes 200 1000, 2 reps), BENCH_CALLS (50),
-# BENCH_PARTS (all of "register updown cheap calls branchy memory"),
+# BENCH_PARTS (all of "register updown cheap calls branchy memory biggraph
+# bigtext"), BENCH_BIG=0 (leave out biggraph and bigtext), BENCH_BIG_N
+# (20000; quick 2000), BENCH_BIG_EVERY (40), BENCH_BIG_REPS (as for N > 1000),
+# BENCH_BIG_CALLS (10), BENCH_TEXT_STMTS (1800000; quick 180000),
+# BENCH_PYTHON (/usr/bin/python3, which has psycopg2),
 # BENCH_DIR (/dev/shm/dbm-bench when /dev/shm has 6 GB free, else
 # /tmp/dbm-bench), BENCH_PORT (55455), BENCH_KEEP=1 (leave the cluster
 # running and its directory in place).  Assumes `make install` was done.
@@ -37,7 +46,27 @@ else
     REPS_LARGE="${BENCH_REPS:-3}"
 fi
 CALLS="${BENCH_CALLS:-50}"
-PARTS="${BENCH_PARTS:-register updown cheap calls branchy memory}"
+# the large cases (biggraph, bigtext) run unless BENCH_BIG=0
+if [ "${BENCH_BIG:-1}" = 0 ]; then
+    PARTS="${BENCH_PARTS:-register updown cheap calls branchy memory}"
+else
+    PARTS="${BENCH_PARTS:-register updown cheap calls branchy memory biggraph bigtext}"
+fi
+# biggraph: a chain of BIG_N revisions where every BIG_EVERY-th one also has
+# a side branch joined by migrate_merge; bigtext: one revision of TEXT_STMTS
+# statements
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    BIG_N="${BENCH_BIG_N:-2000}"
+    TEXT_STMTS="${BENCH_TEXT_STMTS:-180000}"
+else
+    BIG_N="${BENCH_BIG_N:-20000}"
+    TEXT_STMTS="${BENCH_TEXT_STMTS:-1800000}"
+fi
+BIG_EVERY="${BENCH_BIG_EVERY:-40}"
+BIG_REPS="${BENCH_BIG_REPS:-$REPS_LARGE}"
+BIG_CALLS="${BENCH_BIG_CALLS:-10}"
+# the system Python, which has psycopg2 (python3-psycopg2)
+PYTHON="${BENCH_PYTHON:-/usr/bin/python3}"
 # On tmpfs when there is room: creating and dropping 10,000 tables is file
 # system work, and a disk shared with other jobs makes it noisy.
 if [ -z "${BENCH_DIR:-}" ] && [ -d /dev/shm ] &&
@@ -78,9 +107,14 @@ SO_START="$(so_print)"
 echo "== starting cluster in $DIR on port $PORT"
 start_cluster "$DIR" "$PORT" "$SETTINGS"
 export PGDATABASE=postgres
-if [ "${BENCH_KEEP:-0}" != 1 ]; then
-    trap 'stop_cluster "$DIR"; rm -rf "$DIR" "$WORK"' EXIT
-fi
+# on exit: remove the cluster (unless BENCH_KEEP=1), and say so loudly when
+# the benchmark stopped on an error (a failed call or check)
+on_exit() {
+    local rc=$?
+    if [ "${BENCH_KEEP:-0}" != 1 ]; then stop_cluster "$DIR"; rm -rf "$DIR" "$WORK"; fi
+    if [ "$rc" -ne 0 ]; then echo "bench: FAILED (exit status $rc), see the error above; no report written" >&2; fi
+}
+trap on_exit EXIT
 
 T0=$EPOCHREALTIME
 
@@ -210,6 +244,44 @@ gen_probe() {
                 q, i, q, parent, q, e, q, q, i, q >reg
             printf "%s;\n", u >up
         }
+    }'
+}
+
+# gen_big N EVERY: bigreg.sql, the registration of the large merge graph: a
+# chain r000001..rN where every EVERY-th revision r_i also gets a side branch
+# x_i from r_(i-1), the two joined by migrate_merge(ARRAY[r_i, x_i]) (its id
+# caught with \gset: the parent of r_(i+1)).  Every revision is 'SELECT 1'
+# both ways; merges are empty.  psql's \timing times each call, and
+# "\echo merge" marks the merge calls in its output.  Also the raw side:
+# bigup.sql (one SELECT 1 per revision), bigdownmid.sql and bigdownbase.sql
+# (one per step of the two downgrades).
+gen_big() {
+    local n="$1" every="$2"
+    awk -v n="$n" -v every="$every" -v w="$WORK" \
+        -v total="$BIG_TOTAL" -v midsteps="$BIG_MIDSTEPS" 'BEGIN {
+        q = "\047"
+        reg = w "/bigreg.sql"
+        print "SET client_min_messages = warning;" >reg
+        print "\\o /dev/null" >reg
+        print "\\timing on" >reg
+        for (i = 1; i <= n; i++) {
+            id = sprintf("r%06d", i)
+            if (i == 1) parent = "NULL"
+            else if ((i - 1) % every == 0) parent = ":" q "m" q
+            else parent = sprintf("%sr%06d%s", q, i - 1, q)
+            printf "SELECT dbmigrate.migrate_register(%s%s%s, %s, %sSELECT 1%s, %sSELECT 1%s);\n",
+                q, id, q, parent, q, q, q, q >reg
+            if (i % every == 0) {
+                printf "SELECT dbmigrate.migrate_register(%sx%06d%s, %s, %sSELECT 1%s, %sSELECT 1%s);\n",
+                    q, i, q, parent, q, q, q, q >reg
+                print "\\echo merge" >reg
+                printf "SELECT dbmigrate.migrate_merge(ARRAY[%s%s%s, %sx%06d%s]) AS m \\gset\n",
+                    q, id, q, q, i, q >reg
+            }
+        }
+        for (i = 1; i <= total; i++) print "SELECT 1;" >(w "/bigup.sql")
+        for (i = 1; i <= midsteps; i++) print "SELECT 1;" >(w "/bigdownmid.sql")
+        for (i = 1; i <= total - midsteps; i++) print "SELECT 1;" >(w "/bigdownbase.sql")
     }'
 }
 
@@ -398,7 +470,7 @@ for n in $SIZES; do
         expect_rows b_head "SELECT dbmigrate.health()->>'status'" healthy
         dropdbx b_head
     fi
-    dropdbx "tpl_chain_$n"
+    if want updown || want calls; then dropdbx "tpl_chain_$n"; fi
 done
 
 # branchy graph at the largest N: N/50 branch/merge pairs
@@ -457,6 +529,185 @@ if want memory; then
     dropdbx tpl_probe
 fi
 
+# ---------------------------------------------------------------- large cases
+# timed_out FILE CMD...: like timed, with CMD's stdout kept in FILE
+timed_out() {
+    local out="$1" t0 t1
+    shift
+    t0=$EPOCHREALTIME
+    "$@" >"$out"
+    t1=$EPOCHREALTIME
+    MS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) * 1000 }')
+}
+
+# dbm_val DB SQL: like dbm_call, unaligned tuples only (the value alone)
+dbm_val() {
+    psqlx -At -d "$1" -c "SET client_min_messages = warning" -c "$2"
+}
+
+# expect_dbm DB SQL VALUE: like expect_rows, NOTICEs off
+expect_dbm() {
+    local got
+    got=$(dbm_val "$1" "$2")
+    if [ "$got" != "$3" ]; then
+        echo "bench: FAILED: in $1, '$2' gave '$got', expected '$3'" >&2
+        exit 1
+    fi
+}
+
+# expect_out FILE VALUE WHAT: the output of a timed dbmigrate call
+expect_out() {
+    if [ "$(cat "$1")" != "$2" ]; then
+        echo "bench: FAILED: $3 gave '$(cat "$1")', expected '$2'" >&2
+        exit 1
+    fi
+}
+
+# --- the large merge graph (part biggraph)
+BIG_MERGES=$((BIG_N / BIG_EVERY))
+BIG_TOTAL=$((BIG_N + 2 * BIG_MERGES))
+BIG_MID=$((BIG_N / 2 / BIG_EVERY * BIG_EVERY))      # downgrade target: the merge at r_MID
+BIG_MIDSTEPS=$((BIG_N - BIG_MID + 2 * (BIG_MERGES - BIG_MID / BIG_EVERY)))
+
+# bigreg_run DB REP: register the whole graph into DB (a fresh copy of
+# bench_base) in one transaction; records the total and, from \timing, the
+# mean of one migrate_register and of one migrate_merge call
+bigreg_run() {
+    local db="$1" r="$2" stats
+    createdbx -T bench_base "$db"; checkpoint
+    timed_out "$WORK/bigreg.out" psqlx -1 -d "$db" -f "$WORK/bigreg.sql"
+    record big_register "$BIG_N" dbmigrate "$r" "$MS"
+    # merges in order: the last tenth of them run on a graph of nearly full size
+    stats=$(awk -v merges="$BIG_MERGES" '$0 == "merge" { m = 1; next }
+        /^Time:/ {
+            if (m) { ms += $2; mc++; m = 0; if (mc > merges - int(merges / 10)) { ls += $2; lc++ } }
+            else { rs += $2; rc++ }
+        }
+        END { printf "%d %d %.4f %.4f %.4f", rc, mc, rc ? rs / rc : 0, mc ? ms / mc : 0, lc ? ls / lc : 0 }' "$WORK/bigreg.out")
+    # shellcheck disable=SC2086
+    set -- $stats
+    if [ "$1" != $((BIG_N + BIG_MERGES)) ] || [ "$2" != "$BIG_MERGES" ]; then
+        echo "bench: FAILED: psql's timing gave $1 register and $2 merge calls, expected $((BIG_N + BIG_MERGES)) and $BIG_MERGES" >&2
+        exit 1
+    fi
+    record big_register_call "$BIG_N" dbmigrate "$r" "$3"
+    record big_merge_call "$BIG_N" dbmigrate "$r" "$4"
+    record big_merge_call_last "$BIG_N" dbmigrate "$r" "$5"
+    expect_rows "$db" "SELECT count(*) FROM dbmigrate.revision" "$BIG_TOTAL"
+    expect_rows "$db" "SELECT count(*) FROM dbmigrate.revision WHERE pg_catalog.cardinality(down_revisions) = 2" "$BIG_MERGES"
+    expect_rows "$db" "SELECT count(*) FROM dbmigrate.migrate_heads()" 1
+}
+
+# upgrade base -> head, then downgrade to the middle merge, then to base;
+# raw: the same number of SELECT 1 from psql -1 -f
+bigup_raw() {
+    createdbx -T tpl_big b_raw; checkpoint
+    timed psqlx -1 -d b_raw -f "$WORK/bigup.sql"
+}
+bigup_dbm() {
+    createdbx -T tpl_big b_dbm; checkpoint
+    timed_out "$WORK/big.out" dbm_val b_dbm "SELECT count(*) FROM dbmigrate.migrate_upgrade()"
+    expect_out "$WORK/big.out" "$BIG_TOTAL" "migrate_upgrade() of the $BIG_TOTAL-revision graph"
+    expect_rows b_dbm "SELECT string_agg(c, ',') FROM dbmigrate.migrate_current() c" "$BIG_HEAD"
+}
+bigmid_raw() {
+    checkpoint
+    timed psqlx -1 -d b_raw -f "$WORK/bigdownmid.sql"
+}
+bigmid_dbm() {
+    checkpoint
+    timed_out "$WORK/big.out" dbm_val b_dbm "SELECT count(*) FROM dbmigrate.migrate_downgrade('$BIG_MIDREV')"
+    expect_out "$WORK/big.out" "$BIG_MIDSTEPS" "migrate_downgrade('$BIG_MIDREV')"
+    expect_rows b_dbm "SELECT string_agg(c, ',') FROM dbmigrate.migrate_current() c" "$BIG_MIDREV"
+}
+bigbase_raw() {
+    checkpoint
+    timed psqlx -1 -d b_raw -f "$WORK/bigdownbase.sql"
+    dropdbx b_raw
+}
+bigbase_dbm() {
+    checkpoint
+    timed_out "$WORK/big.out" dbm_val b_dbm "SELECT count(*) FROM dbmigrate.migrate_downgrade('base')"
+    expect_out "$WORK/big.out" $((BIG_TOTAL - BIG_MIDSTEPS)) "migrate_downgrade('base')"
+    expect_rows b_dbm "SELECT count(*) FROM dbmigrate.version" 0
+    dropdbx b_dbm
+}
+
+if want biggraph; then
+    if [ "$BIG_MID" -lt "$BIG_EVERY" ]; then
+        echo "bench: BENCH_BIG_N ($BIG_N) must be at least 2 x BENCH_BIG_EVERY ($BIG_EVERY)" >&2
+        exit 1
+    fi
+    echo "== biggraph: $BIG_N-revision chain, $BIG_MERGES side branches and merges ($BIG_TOTAL revisions), $BIG_REPS repetitions ($(elapsed))"
+    gen_big "$BIG_N" "$BIG_EVERY"
+    # registration: the first repetition's database is the template of the rest
+    for r in $(seq 1 "$BIG_REPS"); do
+        echo "   register, repetition $r ($(elapsed))"
+        if [ "$r" -eq 1 ]; then db=tpl_big; else db=b_bigreg; fi
+        bigreg_run "$db" "$r"
+        [ "$r" -eq 1 ] || dropdbx b_bigreg
+    done
+    BIG_HEAD=$(psqlx -At -d tpl_big -c "SELECT * FROM dbmigrate.migrate_heads()")
+    BIG_MIDREV=$(psqlx -At -d tpl_big -c "SELECT revision FROM dbmigrate.revision
+        WHERE down_revisions @> ARRAY[pg_catalog.format('r%s', pg_catalog.lpad('$BIG_MID', 6, '0'))]")
+    if [ -z "$BIG_HEAD" ] || [ -z "$BIG_MIDREV" ]; then
+        echo "bench: FAILED: no head or middle merge in tpl_big" >&2
+        exit 1
+    fi
+    for r in $(seq 1 "$BIG_REPS"); do
+        echo "   upgrade and downgrades, repetition $r ($(elapsed))"
+        pair big_upgrade "$BIG_N" "$r" bigup_raw bigup_dbm
+        pair big_down_mid "$BIG_N" "$r" bigmid_raw bigmid_dbm
+        pair big_down_base "$BIG_N" "$r" bigbase_raw bigbase_dbm
+    done
+
+    echo "   calls at head, $BIG_CALLS each ($(elapsed))"
+    createdbx -T tpl_big b_head
+    expect_dbm b_head "SELECT count(*) FROM dbmigrate.migrate_upgrade()" "$BIG_TOTAL"
+    checkpoint
+    # every call checked once before it is timed
+    expect_dbm b_head "SELECT count(*) FROM dbmigrate.migrate_history()" "$BIG_TOTAL"
+    expect_dbm b_head "SELECT count(*) FROM dbmigrate.migrate_history() WHERE is_merge_point" "$BIG_MERGES"
+    expect_dbm b_head "SELECT revision FROM dbmigrate.migrate_show('head')" "$BIG_HEAD"
+    expect_dbm b_head "SELECT count(*) FROM dbmigrate.migrate_validate()" 0
+    expect_dbm b_head "SELECT dbmigrate.health()->>'status'" healthy
+    expect_dbm b_head "SELECT dbmigrate.migrate_merge('{heads}')" "$BIG_HEAD"
+    calls_saved=$CALLS
+    CALLS=$BIG_CALLS
+    for state in "" _vac; do
+        if [ "$state" = _vac ]; then
+            psqlx -d b_head -c "VACUUM ANALYZE dbmigrate.revision, dbmigrate.version, dbmigrate.log"
+            checkpoint
+        fi
+        calls "$BIG_N" b_head "big_history$state" "SELECT count(*) FROM dbmigrate.migrate_history()"
+        calls "$BIG_N" b_head "big_show$state" "SELECT count(*) FROM dbmigrate.migrate_show('head')"
+        calls "$BIG_N" b_head "big_validate$state" "SELECT count(*) FROM dbmigrate.migrate_validate()"
+        calls "$BIG_N" b_head "big_health$state" "SELECT pg_catalog.length(dbmigrate.health()::text)"
+        calls "$BIG_N" b_head "big_merge_heads$state" "SELECT dbmigrate.migrate_merge('{heads}')"
+    done
+    CALLS=$calls_saved
+    expect_dbm b_head "SELECT count(*) FROM dbmigrate.revision" "$BIG_TOTAL"
+    expect_dbm b_head "SELECT dbmigrate.health()->>'status'" healthy
+    dropdbx b_head
+    dropdbx tpl_big
+fi
+
+# --- one revision of TEXT_STMTS small statements (part bigtext): the
+# backend's peak RSS during registration and upgrade, next to a plain INSERT
+# of the same text (bench/textmem.py)
+TEXTMEM="$WORK/textmem.tsv"
+: >"$TEXTMEM"
+if want bigtext; then
+    echo "== bigtext: one revision of $TEXT_STMTS statements ($(elapsed))"
+    createdbx -T bench_base b_text
+    psqlx -d b_text -c "CREATE TABLE t (id int); CREATE TABLE blob (v text)"
+    checkpoint
+    "$PYTHON" "$BENCH_HOME/textmem.py" b_text "$TEXT_STMTS" >"$TEXTMEM" \
+        || { echo "bench: FAILED: bench/textmem.py" >&2; exit 1; }
+    [ "$(wc -l <"$TEXTMEM")" -eq 3 ] || { echo "bench: FAILED: textmem.py gave no result" >&2; exit 1; }
+    dropdbx b_text
+fi
+
 # ---------------------------------------------------------------- report
 echo "== report ($(elapsed))"
 PGVERSION=$(psqlx -At -c "SHOW server_version")
@@ -481,6 +732,8 @@ cp "$SAMPLES" "$RESULTS/latest-samples.tsv"
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), dbmigrate $EXTVERSION (work tree $COMMIT; installed dbmigrate.so"
     echo "sha256 $SO_END), sizes: $SIZES, parts: $PARTS,"
+    if want biggraph; then echo "large merge graph: $BIG_N chain revisions, a merge every $BIG_EVERY, $BIG_REPS repetitions, $BIG_CALLS calls per latency,"; fi
+    if want bigtext; then echo "large text: $TEXT_STMTS statements,"; fi
     echo "repetitions: $REPS_SMALL (N <= 1000) / $REPS_LARGE (N > 1000), $CALLS calls per latency, total $TOTAL."
     echo
     [ -z "$SO_NOTE" ] || { echo "$SO_NOTE"; echo; }
@@ -488,8 +741,38 @@ cp "$SAMPLES" "$RESULTS/latest-samples.tsv"
     echo "Cluster in $DIR ($(df -PT "$DIR" | awk 'NR == 2 { print $2 }')); settings (raw and dbmigrate alike): fsync, synchronous_commit and full_page_writes off,"
     echo "$(echo "$SETTINGS" | tr '\n' ',' | sed -e 's/,$//' -e 's/,/, /g'); a CHECKPOINT before every timed run."
     echo
-    sort -t $'\t' -k1,1 -k2,2n -k3,3 -k5,5g "$SAMPLES" | awk -F '\t' -v maxn="$MAXN" -f "$BENCH_HOME/report.awk"
-    echo
+    sort -t $'\t' -k1,1 -k2,2n -k3,3 -k5,5g "$SAMPLES" | awk -F '\t' -v maxn="$MAXN" \
+        -v bign="$BIG_N" -v bigmerges="$BIG_MERGES" -v bigtotal="$BIG_TOTAL" -v bigmidsteps="$BIG_MIDSTEPS" \
+        -v bigmidrev="${BIG_MIDREV:-}" -v bigcalls="$BIG_CALLS" -f "$BENCH_HOME/report.awk"
+    # every section above and below ends with a blank line
+    if [ -s "$TEXTMEM" ]; then
+        awk -F '\t' '
+            { op[$1] = 1; bytes = $2; before[$1] = $3; peak[$1] = $4; shm[$1] = $5; anon[$1] = $6; ms[$1] = $7 }
+            END {
+                mb = bytes / 1048576
+                printf "## Backend peak memory for one revision of %.1f MB (%s statements)\n\n", mb, stmts
+                print "One call on a fresh connection each; the text is sent as a query parameter by psycopg2 (a"
+                print "literal in the query) for both the baseline and the registration. Peak = VmHWM of the backend"
+                print "after the call, read from /proc by bench/textmem.py; it includes the shared buffers the backend"
+                print "touched (RssShmem after the call). Private peak = the largest RssAnon sampled every 20 ms during"
+                print "the call. Ratios: peak / text size, peak / the plain INSERT'"'"'s peak."
+                print ""
+                print "| call | ms | VmHWM before | peak (VmHWM) | shared touched (RssShmem after) | private peak (sampled) | peak / text | peak / baseline |"
+                print "|---|---:|---:|---:|---:|---:|---:|---:|"
+                n = split("baseline register upgrade", o, " ")
+                lbl["baseline"] = "baseline: INSERT INTO blob VALUES ($1)"
+                lbl["register"] = "migrate_register(..., $1, ...)"
+                lbl["upgrade"] = "migrate_upgrade() of it (fresh connection)"
+                for (i = 1; i <= n; i++) {
+                    if (!(o[i] in op)) continue
+                    p = peak[o[i]]
+                    printf "| %s | %.0f | %.1f MB | %.1f MB | %.1f MB | %.1f MB | %.2f | %.2f |\n", lbl[o[i]], ms[o[i]],
+                        before[o[i]] / 1024, p / 1024, shm[o[i]] / 1024, anon[o[i]] / 1024,
+                        p / 1024 / mb, (peak["baseline"] > 0 ? p / peak["baseline"] : 0)
+                }
+            }' stmts="$TEXT_STMTS" "$TEXTMEM"
+        echo
+    fi
     if [ -s "$MEMORY" ]; then
         echo "## Backend memory during an upgrade of $MAXN revisions"
         echo
