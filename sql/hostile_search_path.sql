@@ -146,6 +146,23 @@ SELECT dbmigrate.seed_users();
 RESET search_path;
 RESET ROLE;
 
+-- a "users" that is a view, or a table of another shape: clear errors
+CREATE SCHEMA hsp_other;
+CREATE TABLE hsp_other.users_base (LIKE hsp_app.users);
+CREATE VIEW hsp_other.users AS SELECT * FROM hsp_other.users_base;
+CREATE RULE ins AS ON INSERT TO hsp_other.users DO INSTEAD NOTHING;
+SET search_path = hsp_other;
+SELECT dbmigrate.seed_users();
+\echo :LAST_ERROR_SQLSTATE
+RESET search_path;
+DROP VIEW hsp_other.users;
+CREATE TABLE hsp_other.users (id int, username text);
+SET search_path = hsp_other;
+SELECT dbmigrate.seed_users();
+\echo :LAST_ERROR_SQLSTATE
+RESET search_path;
+DROP SCHEMA hsp_other CASCADE;
+
 DROP SCHEMA hsp_app CASCADE;
 DROP EXTENSION dbmigrate;
 DROP TABLE public.users;

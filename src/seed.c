@@ -141,6 +141,30 @@ dbm_seed_check_table(Oid relid, const char *users, bool reset)
 						 "call seed_users().")));
 
 	values[0] = ObjectIdGetDatum(relid);
+	rc = SPI_execute_with_args("SELECT pg_catalog.string_agg(c.c, ', ' ORDER BY c.n) "
+							   "FROM pg_catalog.unnest(ARRAY['username', 'email', 'hashed_password', "
+							   "'full_name', 'is_active', 'is_superuser', 'is_verified']::pg_catalog.text[]) "
+							   "WITH ORDINALITY AS c(c, n) "
+							   "WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a "
+							   "  WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum > 0 "
+							   "    AND NOT a.attisdropped "
+							   "    AND a.attname OPERATOR(pg_catalog.=) c.c::pg_catalog.name)",
+							   1, argtypes, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read pg_attribute: %s", SPI_result_code_string(rc));
+	{
+		char	   *missing = dbm_spi_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (missing != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("table %s has no column %s", users, missing),
+					 errdetail("seed_users() writes the columns of the reference application's "
+							   "users table, which revision 001_initial_migration creates."),
+					 errhint("Put that users table first in search_path, or insert the accounts yourself.")));
+	}
+	SPI_freetuptable(SPI_tuptable);
+
 	rc = SPI_execute_with_args("SELECT t.tgname::pg_catalog.text FROM pg_catalog.pg_trigger t "
 							   "WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND NOT t.tgisinternal "
 							   "AND t.tgdeferrable AND t.tgenabled OPERATOR(pg_catalog.<>) 'D' "
@@ -175,7 +199,8 @@ dbm_seed_check_table(Oid relid, const char *users, bool reset)
  *		checks and policies the owner planted run with the owner's rights, not
  *		the caller's.  Every query runs with search_path = pg_catalog, pg_temp.
  *		Errors: 42P01 no users table (hint: run migrate_upgrade), 42809
- *		"users" is a view or another non-table, 42501 no privilege or
+ *		"users" is a view or another non-table, 42703 it lacks a column of
+ *		the reference application's users table, 42501 no privilege or
  *		row-level security, 55000 a deferrable trigger, 25000 snapshot
  *		isolation, 55P03 lock timeout.
  */
