@@ -309,6 +309,19 @@ SELECT to_regclass('bad_t1') AS bad_t1, to_regclass('bad_t2') AS bad_t2;
 SELECT revision, message FROM dbmigrate.migrate_upgrade();
 SELECT * FROM bad_state;
 
+-- a migration that puts a rule on dbmigrate's own tables: the bookkeeping
+-- write is refused with 55000 (not XX000), nothing is kept, and the session
+-- works normally afterwards (the kept plan is prepared again)
+SELECT dbmigrate.migrate_register('bad_rule', (SELECT h FROM dbmigrate.migrate_heads() h),
+    'CREATE RULE bad_rule AS ON INSERT TO dbmigrate.log DO INSTEAD NOTHING', '');
+SELECT revision FROM dbmigrate.migrate_upgrade('bad_rule');
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS rules FROM pg_rules WHERE schemaname = 'dbmigrate';
+SELECT dbmigrate.migrate_unregister('bad_rule');
+SELECT dbmigrate.migrate_register('bad_after', (SELECT h FROM dbmigrate.migrate_heads() h), 'SELECT 1', '');
+SELECT revision FROM dbmigrate.migrate_upgrade('bad_after');
+SELECT revision, operation FROM dbmigrate.migrate_log() ORDER BY id DESC LIMIT 1;
+
 -- clean up
 SELECT revision FROM dbmigrate.migrate_downgrade('base');
 DROP VIEW bad_state;

@@ -119,6 +119,39 @@ dbm_spi_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
 }
 
 /*
+ * dbm_exec_write
+ *		Run the kept write query in *slot (prepared from sql on first use) on
+ *		dbmigrate's table `table` and check that SPI reports `expected`.  A
+ *		rule on the table (made by a migration, or by hand) rewrites the write
+ *		into something else: that is refused with 55000 naming the table, and
+ *		the kept plan is dropped, because a plan rewritten into nothing no
+ *		longer depends on the table and would stay wrong for the rest of the
+ *		session after the rule is gone.
+ */
+void
+dbm_exec_write(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
+			   Datum *values, const char *nulls, int expected, const char *table)
+{
+	int			rc = dbm_spi_execute_plan(dbm_plan(slot, sql, nargs, argtypes),
+										  values, nulls, false, 0);
+
+	if (rc == expected)
+		return;
+	SPI_freeplan(*slot);
+	*slot = NULL;
+	if (rc == SPI_OK_REWRITTEN || rc >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("dbmigrate's write to %s was rewritten by a rule", table),
+				 errdetail("A rule on %s (created by a migration or by hand) turned dbmigrate's "
+						   "bookkeeping into %s; nothing was changed.",
+						   table, SPI_result_code_string(rc)),
+				 errhint("Drop the rule: SELECT rulename FROM pg_rules WHERE schemaname = 'dbmigrate'; "
+						 "migrations must not change dbmigrate's tables.")));
+	elog(ERROR, "could not write %s: %s", table, SPI_result_code_string(rc));
+}
+
+/*
  * dbm_string_hash
  *		A hash table in the current memory context whose entries start with a
  *		char * key (the string is compared, not the pointer).
@@ -304,22 +337,15 @@ dbm_write_current(List *ids)
 {
 	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		values[1];
-	int			rc;
 
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_clear_current,
-								   "DELETE FROM dbmigrate.version", 0, NULL),
-						  NULL, NULL, false, 0);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "could not clear dbmigrate.version: %s", SPI_result_code_string(rc));
+	dbm_exec_write(&dbm_plan_clear_current, "DELETE FROM dbmigrate.version", 0, NULL,
+				   NULL, NULL, SPI_OK_DELETE, "dbmigrate.version");
 	if (ids == NIL)
 		return;
 	values[0] = dbm_ids_to_array(ids);
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_insert_current,
-								   "INSERT INTO dbmigrate.version (revision) "
-								   "SELECT pg_catalog.unnest($1)", 1, argtypes),
-						  values, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not write dbmigrate.version: %s", SPI_result_code_string(rc));
+	dbm_exec_write(&dbm_plan_insert_current,
+				   "INSERT INTO dbmigrate.version (revision) SELECT pg_catalog.unnest($1)",
+				   1, argtypes, values, NULL, SPI_OK_INSERT, "dbmigrate.version");
 }
 
 static void
@@ -510,7 +536,6 @@ dbm_log_write(DbmLogBatch *batch)
 	Oid			argtypes[5] = {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
 	INTERVALARRAYOID, TEXTARRAYOID};
 	Datum		values[5];
-	int			rc;
 
 	if (batch->count == 0)
 		return;
@@ -519,16 +544,13 @@ dbm_log_write(DbmLogBatch *batch)
 	values[2] = makeArrayResult(batch->started_at, CurrentMemoryContext);
 	values[3] = makeArrayResult(batch->duration, CurrentMemoryContext);
 	values[4] = makeArrayResult(batch->checksum, CurrentMemoryContext);
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_write_log,
-								   "INSERT INTO dbmigrate.log "
-								   "(revision, operation, started_at, duration, run_by, pid, checksum) "
-								   "SELECT u.r, u.o, u.s, u.d, pg_catalog.\"session_user\"(), "
-								   "pg_catalog.pg_backend_pid(), u.c "
-								   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-								   "pg_catalog.unnest($4), pg_catalog.unnest($5)) "
-								   "WITH ORDINALITY AS u(r, o, s, d, c, n) ORDER BY u.n",
-								   5, argtypes),
-						  values, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not write dbmigrate.log: %s", SPI_result_code_string(rc));
+	dbm_exec_write(&dbm_plan_write_log,
+				   "INSERT INTO dbmigrate.log "
+				   "(revision, operation, started_at, duration, run_by, pid, checksum) "
+				   "SELECT u.r, u.o, u.s, u.d, pg_catalog.\"session_user\"(), "
+				   "pg_catalog.pg_backend_pid(), u.c "
+				   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+				   "pg_catalog.unnest($4), pg_catalog.unnest($5)) "
+				   "WITH ORDINALITY AS u(r, o, s, d, c, n) ORDER BY u.n",
+				   5, argtypes, values, NULL, SPI_OK_INSERT, "dbmigrate.log");
 }

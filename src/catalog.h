@@ -117,6 +117,8 @@ extern int	dbm_graph_single_head(DbmGraph *g);
 extern int	dbm_graph_position(DbmGraph *g, const char *target);
 
 /* catalog.c */
+extern void dbm_exec_write(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
+						   Datum *values, const char *nulls, int expected, const char *table);
 extern SPIPlanPtr dbm_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
 extern HTAB *dbm_string_hash(const char *name, long nelem, Size entrysize);
 extern int	dbm_plan_settings_begin(void);

@@ -67,8 +67,6 @@ static void dbm_check_no_orphans(const char *id);
 static void dbm_note_builtin_override(const char *id);
 static char *dbm_random_id(void);
 static char *dbm_merge_id(List *parents);
-static void dbm_exec(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
-					 Datum *values, const char *nulls, int expected);
 
 /* SQL-callable functions */
 PG_FUNCTION_INFO_V1(dbmigrate_migrate_register);
@@ -90,21 +88,6 @@ static SPIPlanPtr dbm_plan_recompute_heads = NULL;
 static SPIPlanPtr dbm_plan_delete = NULL;
 static SPIPlanPtr dbm_plan_orphans = NULL;
 static SPIPlanPtr dbm_plan_override = NULL;
-
-/*
- * dbm_exec
- *		Run a kept plan that changes rows; check its SPI result code.
- */
-static void
-dbm_exec(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
-		 Datum *values, const char *nulls, int expected)
-{
-	int			rc = dbm_spi_execute_plan(dbm_plan(slot, sql, nargs, argtypes),
-									  values, nulls, false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "could not update dbmigrate.revision: %s", SPI_result_code_string(rc));
-}
 
 /*
  * dbm_read_stored
@@ -277,12 +260,12 @@ dbm_recompute_heads(List *ids)
 	if (ids == NIL)
 		return;
 	values[0] = dbm_ids_to_array(ids);
-	dbm_exec(&dbm_plan_recompute_heads,
+	dbm_exec_write(&dbm_plan_recompute_heads,
 			 "UPDATE dbmigrate.revision r SET is_head = NOT EXISTS "
 			 "(SELECT 1 FROM dbmigrate.revision c "
 			 " WHERE c.down_revisions OPERATOR(pg_catalog.@>) ARRAY[r.revision]) "
 			 "WHERE r.revision OPERATOR(pg_catalog.=) ANY ($1)",
-			 1, argtypes, values, NULL, SPI_OK_UPDATE);
+			 1, argtypes, values, NULL, SPI_OK_UPDATE, "dbmigrate.revision");
 }
 
 /*
@@ -297,10 +280,10 @@ dbm_note_builtin_override(const char *id)
 	Datum		values[1];
 
 	values[0] = CStringGetTextDatum(id);
-	dbm_exec(&dbm_plan_override,
+	dbm_exec_write(&dbm_plan_override,
 			 "INSERT INTO dbmigrate.builtin_override (revision) VALUES ($1) "
 			 "ON CONFLICT DO NOTHING",
-			 1, argtypes, values, NULL, SPI_OK_INSERT);
+			 1, argtypes, values, NULL, SPI_OK_INSERT, "dbmigrate.builtin_override");
 }
 
 /*
@@ -527,11 +510,11 @@ dbm_register_locked(DbmRegistration *reg, Oid caller)
 		dbm_definition_values(id, reg, message, checksum, values, nulls);
 		values[6] = BoolGetDatum(builtin);
 		/* the statement trigger revision_mark_parents clears the parents' is_head */
-		dbm_exec(&dbm_plan_insert,
+		dbm_exec_write(&dbm_plan_insert,
 				 "INSERT INTO dbmigrate.revision "
 				 "(revision, down_revisions, message, upgrade_sql, downgrade_sql, checksum, builtin) "
 				 "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-				 7, argtypes, values, nulls, SPI_OK_INSERT);
+				 7, argtypes, values, nulls, SPI_OK_INSERT, "dbmigrate.revision");
 	}
 	else if (dbm_list_equal_ids(st->parents, reg->parents) && strcmp(st->checksum, checksum) == 0 &&
 			 strcmp(st->text_checksum, checksum) != 0)
@@ -549,10 +532,10 @@ dbm_register_locked(DbmRegistration *reg, Oid caller)
 		values[1] = CStringGetTextDatum(reg->upgrade_sql);
 		values[2] = reg->downgrade_sql ? CStringGetTextDatum(reg->downgrade_sql) : (Datum) 0;
 		nulls[2] = reg->downgrade_sql ? ' ' : 'n';
-		dbm_exec(&dbm_plan_restore_text,
+		dbm_exec_write(&dbm_plan_restore_text,
 				 "UPDATE dbmigrate.revision SET upgrade_sql = $2, downgrade_sql = $3 "
 				 "WHERE revision OPERATOR(pg_catalog.=) $1",
-				 3, argtypes, values, nulls, SPI_OK_UPDATE);
+				 3, argtypes, values, nulls, SPI_OK_UPDATE, "dbmigrate.revision");
 		ereport(NOTICE,
 				(errmsg("stored text of revision \"%s\" restored", id),
 				 errdetail("It had been changed outside dbmigrate (it hashed to %s); it matches "
@@ -572,10 +555,10 @@ dbm_register_locked(DbmRegistration *reg, Oid caller)
 
 			values[0] = CStringGetTextDatum(id);
 			values[1] = CStringGetTextDatum(reg->message);
-			dbm_exec(&dbm_plan_update_message,
+			dbm_exec_write(&dbm_plan_update_message,
 					 "UPDATE dbmigrate.revision SET message = $2, builtin = false "
 					 "WHERE revision OPERATOR(pg_catalog.=) $1",
-					 2, argtypes, values, NULL, SPI_OK_UPDATE);
+					 2, argtypes, values, NULL, SPI_OK_UPDATE, "dbmigrate.revision");
 			/* a changed message makes the install script's row the user's own */
 			if (st->builtin)
 				dbm_note_builtin_override(id);
@@ -609,10 +592,10 @@ dbm_register_locked(DbmRegistration *reg, Oid caller)
 				values[2] = reg->downgrade_sql ? CStringGetTextDatum(reg->downgrade_sql) : (Datum) 0;
 				nulls[2] = reg->downgrade_sql ? ' ' : 'n';
 				values[3] = CStringGetTextDatum(checksum);
-				dbm_exec(&dbm_plan_restore_applied,
+				dbm_exec_write(&dbm_plan_restore_applied,
 						 "UPDATE dbmigrate.revision SET upgrade_sql = $2, downgrade_sql = $3, "
 						 "checksum = $4 WHERE revision OPERATOR(pg_catalog.=) $1",
-						 4, argtypes, values, nulls, SPI_OK_UPDATE);
+						 4, argtypes, values, nulls, SPI_OK_UPDATE, "dbmigrate.revision");
 				ereport(NOTICE,
 						(errmsg("stored definition of revision \"%s\" restored to the text that was applied", id),
 						 errdetail("It had been changed outside dbmigrate (checksum %s); it is back at %s.",
@@ -650,13 +633,13 @@ dbm_register_locked(DbmRegistration *reg, Oid caller)
 
 			dbm_definition_values(id, reg, reg->message, checksum, values, nulls);
 			values[6] = BoolGetDatum(parents_changed);
-			dbm_exec(&dbm_plan_update,
+			dbm_exec_write(&dbm_plan_update,
 					 "UPDATE dbmigrate.revision SET down_revisions = $2, message = $3, "
 					 "upgrade_sql = $4, downgrade_sql = $5, checksum = $6, builtin = false, "
 					 "registered_at = pg_catalog.now(), registered_by = pg_catalog.\"session_user\"(), "
 					 "seq = CASE WHEN $7 THEN pg_catalog.nextval('dbmigrate.revision_seq_seq') ELSE seq END "
 					 "WHERE revision OPERATOR(pg_catalog.=) $1",
-					 7, argtypes, values, nulls, SPI_OK_UPDATE);
+					 7, argtypes, values, nulls, SPI_OK_UPDATE, "dbmigrate.revision");
 		}
 		if (parents_changed)
 		{
@@ -667,10 +650,10 @@ dbm_register_locked(DbmRegistration *reg, Oid caller)
 			if (reg->parents != NIL)
 			{
 				values[0] = dbm_ids_to_array(reg->parents);
-				dbm_exec(&dbm_plan_mark_parents,
+				dbm_exec_write(&dbm_plan_mark_parents,
 						 "UPDATE dbmigrate.revision SET is_head = false "
 						 "WHERE revision OPERATOR(pg_catalog.=) ANY ($1) AND is_head",
-						 1, argtypes, values, NULL, SPI_OK_UPDATE);
+						 1, argtypes, values, NULL, SPI_OK_UPDATE, "dbmigrate.revision");
 			}
 		}
 		if (st->builtin)
@@ -860,9 +843,9 @@ dbmigrate_migrate_unregister(PG_FUNCTION_ARGS)
 	}
 
 	values[0] = CStringGetTextDatum(id);
-	dbm_exec(&dbm_plan_delete,
+	dbm_exec_write(&dbm_plan_delete,
 			 "DELETE FROM dbmigrate.revision WHERE revision OPERATOR(pg_catalog.=) $1",
-			 1, argtypes, values, NULL, SPI_OK_DELETE);
+			 1, argtypes, values, NULL, SPI_OK_DELETE, "dbmigrate.revision");
 	dbm_recompute_heads(st->parents);
 	if (st->builtin)
 		dbm_note_builtin_override(id);
