@@ -10,7 +10,8 @@
 # /usr/bin/python3.  A disagreement prints its seed and a repro script;
 # rerun one graph with: test/differential/differential.py --seed N --graphs 1 --max-size 2000
 #   DBM_DIFF_GRAPHS (default 300), DBM_DIFF_SEED (default 20261202),
-#   DBM_DIFF_JOBS (default 1), DBM_DIFF_REPRO_DIR (default ${TMPDIR:-/tmp})
+#   DBM_DIFF_JOBS (default 2: two graphs at a time, each job in a copy of
+#   the database), DBM_DIFF_REPRO_DIR (default ${TMPDIR:-/tmp})
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 DB="dbm_differential_$$"
@@ -22,5 +23,5 @@ trap 'dropdb --if-exists "$DB" >/dev/null 2>&1 || true' EXIT
 createdb "$DB"
 "$PY" "$ROOT/test/differential/differential.py" --quiet \
     --graphs "${DBM_DIFF_GRAPHS:-300}" --seed "${DBM_DIFF_SEED:-20261202}" \
-    --min-size 10 --max-size 2000 --jobs "${DBM_DIFF_JOBS:-1}" \
+    --min-size 10 --max-size 2000 --jobs "${DBM_DIFF_JOBS:-2}" \
     --repro-dir "${DBM_DIFF_REPRO_DIR:-${TMPDIR:-/tmp}}" --dsn "dbname=$DB"
