@@ -91,8 +91,9 @@ autovacuum = off"
 
 ensure_packages
 WORK="$DIR.work"
-rm -rf "$WORK"
-mkdir -p "$WORK" "$RESULTS"
+dbm_check_dir "$DIR"       # start_cluster refuses it too, but before WORK is made
+dbm_claim_dir "$WORK"      # removed only if a previous run made it (marker file)
+mkdir -p "$RESULTS"
 SAMPLES="$WORK/samples.tsv"     # case N method rep ms
 MEMORY="$WORK/memory.tsv"       # method key value, and method point total_bytes top_contexts
 : >"$SAMPLES"
@@ -111,7 +112,7 @@ export PGDATABASE=postgres
 # the benchmark stopped on an error (a failed call or check)
 on_exit() {
     local rc=$?
-    if [ "${BENCH_KEEP:-0}" != 1 ]; then stop_cluster "$DIR"; rm -rf "$DIR" "$WORK"; fi
+    if [ "${BENCH_KEEP:-0}" != 1 ]; then stop_cluster "$DIR"; dbm_remove_dir "$DIR"; dbm_remove_dir "$WORK"; fi
     if [ "$rc" -ne 0 ]; then echo "bench: FAILED (exit status $rc), see the error above; no report written" >&2; fi
 }
 trap on_exit EXIT

@@ -5,17 +5,21 @@
 # then the seed document's test flow (downgrade -1, upgrade head again) and
 # the team workflow (revision files from examples/migrations applied with psql -f).
 # The cluster keeps running so you can connect; `scripts/demo.sh stop` removes it.
-# Environment: DBM_DEMO_PORT (default 55432), DBM_DEMO_DIR (default /tmp/dbmigrate-demo).
+# Environment: DBM_DEMO_PORT (default 55432), DBM_DEMO_DIR (default /tmp/dbmigrate-demo;
+# a folder that exists must be empty or one this script made, see lib.sh).
 source "$(dirname "$0")/lib.sh"
 
 DIR="${DBM_DEMO_DIR:-/tmp/dbmigrate-demo}"
 PORT="${DBM_DEMO_PORT:-55432}"
 DB=dbmigrate_demo
 
+# only a folder that start_cluster made (marker file) is stopped or removed
+dbm_check_dir "$DIR" || exit 1
+
 if [ "${1:-}" = "stop" ]; then
     ensure_packages
-    stop_cluster "$DIR"
-    rm -rf "$DIR"
+    stop_cluster "$DIR" || exit 1
+    dbm_remove_dir "$DIR" || exit 1
     echo "stopped and removed the demo cluster in $DIR"
     exit 0
 fi

@@ -22,8 +22,11 @@ dbm_missing_packages() {
     local root="${DBM_PKG_ROOT:-}" pgc incdir
     pgc="$root/usr/lib/postgresql/$PG_MAJOR/bin/pg_config"
     incdir=""
-    [ -x "$pgc" ] && incdir="$("$pgc" --includedir-server 2>/dev/null)"
+    if [ -x "$pgc" ]; then incdir="$("$pgc" --includedir-server 2>/dev/null || true)"; fi
     [ -n "$incdir" ] || incdir="/usr/include/postgresql/$PG_MAJOR/server"
+    # pg_config is relocatable: a copy (not a symlink) under $root reports
+    # paths under $root already, which must not be prefixed twice
+    if [ -n "$root" ]; then incdir="${incdir#"$root"}"; fi
     [ -f "$root$incdir/postgres.h" ] || echo "postgresql-server-dev-$PG_MAJOR"
     [ -x "$root/usr/lib/postgresql/$PG_MAJOR/bin/initdb" ] || echo "postgresql-$PG_MAJOR"
     [ -f "$root/usr/share/postgresql/$PG_MAJOR/extension/pgtap.control" ] || echo "postgresql-$PG_MAJOR-pgtap"
@@ -65,6 +68,53 @@ build_and_install() {
     as_root make -C "$DBM_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
 }
 
+# Folders the scripts create and later remove (the clusters' folders) carry
+# this marker file.  A folder named by the environment (DBM_DEMO_DIR,
+# DBM_TEST_DIR, DBM_VG_DIR, BENCH_DIR) is removed, or a server in it stopped,
+# only if it has the marker, is empty or does not exist: `DBM_DEMO_DIR=$HOME
+# scripts/demo.sh stop` must not delete a home directory.
+DBM_DIR_MARKER=.dbmigrate-cluster
+
+# dbm_check_dir DIR: succeed if DIR does not exist, is an empty folder, or is
+# a folder with the marker; otherwise explain on stderr and fail
+dbm_check_dir() {
+    local dir="$1"
+    if [ -z "$dir" ]; then
+        echo "refusing to use an empty folder name" >&2
+        return 1
+    fi
+    if [ ! -e "$dir" ] && [ ! -L "$dir" ]; then return 0; fi
+    if [ -L "$dir" ] || [ ! -d "$dir" ]; then
+        echo "refusing to use or remove $dir: it is not a folder (a file or a symbolic link)" >&2
+        return 1
+    fi
+    if [ "$(cd "$dir" && pwd -P)" = / ]; then
+        echo "refusing to use or remove /" >&2
+        return 1
+    fi
+    [ -f "$dir/$DBM_DIR_MARKER" ] && return 0
+    if [ -z "$(ls -A "$dir" 2>/dev/null)" ] && [ -r "$dir" ]; then return 0; fi
+    echo "refusing to use or remove $dir: it is not empty and has no $DBM_DIR_MARKER file," >&2
+    echo "so dbmigrate's scripts did not create it; choose another folder or remove it yourself" >&2
+    return 1
+}
+
+# dbm_remove_dir DIR: remove DIR if dbm_check_dir allows it (absent: nothing to do)
+dbm_remove_dir() {
+    local dir="$1"
+    dbm_check_dir "$dir" || return 1
+    if [ -e "$dir" ]; then rm -rf -- "$dir"; fi
+}
+
+# dbm_claim_dir DIR: make DIR a fresh, empty folder with the marker (an old
+# folder of ours is removed first; anything else is refused)
+dbm_claim_dir() {
+    local dir="$1"
+    dbm_remove_dir "$dir" || return 1
+    mkdir -p -- "$dir" || return 1
+    echo "created by dbmigrate's scripts (scripts/lib.sh); they may delete this folder" >"$dir/$DBM_DIR_MARKER"
+}
+
 # the user the server runs as: postgres when we are root (PostgreSQL refuses root)
 cluster_user() {
     if [ "$(id -u)" -eq 0 ]; then echo postgres; else id -un; fi
@@ -77,17 +127,19 @@ as_cluster_user() {
 }
 
 # start_cluster DIR PORT [extra postgresql.conf lines]: initdb and start a
-# throwaway cluster on 127.0.0.1:PORT with data in DIR (created, owned by
-# the cluster user); sets PGHOST, PGPORT, PGUSER.
+# throwaway cluster on 127.0.0.1:PORT with data in DIR (created with the
+# marker, owned by the cluster user; an old cluster of ours in DIR is stopped
+# and removed first, a folder that is not ours is refused); sets PGHOST,
+# PGPORT, PGUSER.
 start_cluster() {
     local dir="$1" port="$2" extra="${3:-}"
     local u
     u="$(cluster_user)"
+    dbm_check_dir "$dir" || return 1
     if [ -f "$dir/data/postmaster.pid" ]; then
         as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
     fi
-    rm -rf "$dir"
-    mkdir -p "$dir"
+    dbm_claim_dir "$dir" || return 1
     [ "$u" = "$(id -un)" ] || chown "$u" "$dir"
     as_cluster_user "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log"; return 1; }
@@ -107,9 +159,10 @@ CONF
     export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres
 }
 
-# stop_cluster DIR
+# stop_cluster DIR: stop the server of a cluster that start_cluster made
 stop_cluster() {
     local dir="$1"
     [ -f "$dir/data/postmaster.pid" ] || return 0
+    dbm_check_dir "$dir" || return 1
     as_cluster_user "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
 }

@@ -2,14 +2,18 @@
 # Runs every dbmigrate test against a throwaway PostgreSQL cluster:
 #   1. pg_regress suite (sql/ -> expected/) and isolation specs (specs/)
 #   2. pgTAP suite (test/*.sql) through pg_prove
-#   3. shell scenarios (test/shell/*.sh): killed backends, pg_dump/restore, examples, memory
-#   4. the pg_regress suite again with the server under valgrind (DBM_SKIP_VALGRIND=1 skips it)
+#   3. shell scenarios (test/shell/*.sh): killed backends, pg_dump/restore, examples, memory,
+#      and checks of the scripts themselves (dependency checks, folder safety, valgrind gate)
+#   4. scripts/valgrind.sh: pg_regress, the isolation specs, pgTAP (and the differential test
+#      when it exists) again, with the server under valgrind (DBM_SKIP_VALGRIND=1 skips it)
 # Installs missing Debian packages first; builds with -Werror.
 # Environment: DBM_TEST_PORT (default 55433), DBM_TEST_DIR (default: a new temp dir),
 #              DBM_KEEP_CLUSTER=1 to leave the cluster running afterwards.
 source "$(dirname "$0")/lib.sh"
 set +e
 
+# refuse a DBM_TEST_DIR that is not ours before building anything
+if [ -n "${DBM_TEST_DIR:-}" ]; then dbm_check_dir "$DBM_TEST_DIR" || exit 1; fi
 ensure_packages
 cd "$DBM_ROOT"
 echo "== build (-Wall -Wextra -Werror) and install"
@@ -66,18 +70,19 @@ for t in test/shell/*.sh; do
 done
 summary+=("shell scenarios: $shell_ok passed")
 
-echo "== pg_regress with the server under valgrind (scripts/valgrind.sh)"
+echo "== pg_regress, isolation, pgTAP with the server under valgrind (scripts/valgrind.sh)"
 if [ "${DBM_SKIP_VALGRIND:-0}" = 1 ]; then
     summary+=("valgrind: skipped (DBM_SKIP_VALGRIND=1)")
 elif DBM_VG_PORT=$((PORT + 1)) DBM_VG_DIR="$DIR/valgrind" scripts/valgrind.sh >"$DIR/valgrind.log" 2>&1; then
-    tail -n 2 "$DIR/valgrind.log"
-    summary+=("valgrind: clean")
+    grep -E "^valgrind gate:|^  not dbmigrate's|^== valgrind pass took|^valgrind: clean" "$DIR/valgrind.log"
+    summary+=("valgrind: clean ($(grep -oE 'took [0-9]+ s' "$DIR/valgrind.log"))")
 else
     cat "$DIR/valgrind.log"; failures=$((failures + 1)); summary+=("valgrind: FAILED")
 fi
 
 echo "== summary"
 printf '  %s\n' "${summary[@]}"
+echo "  (scripts/test.sh took $SECONDS s)"
 if [ $failures -ne 0 ]; then
     echo "FAILED ($failures suite(s) with failures); cluster and logs kept in $DIR"
     exit 1
@@ -85,5 +90,5 @@ fi
 echo "ALL TESTS PASSED"
 if [ "${DBM_KEEP_CLUSTER:-0}" != 1 ]; then
     stop_cluster "$DIR"
-    rm -rf "$DIR"
+    dbm_remove_dir "$DIR"
 fi

@@ -12,7 +12,7 @@
 # call that changed it, an impossible result or an inconsistent graph.
 #
 # Bounded: DBM_FUZZ_CALLS calls (default 6000) and at most DBM_FUZZ_SECONDS
-# seconds (default 75), whichever comes first.  The seed is random unless
+# seconds (default 60), whichever comes first.  The seed is random unless
 # DBM_FUZZ_SEED is set; it is printed, and every failure prints it with the
 # function, the argument values and a repro file (under /tmp/dbm-fuzz-<seed>).
 # `make fuzz` runs the long version (100,000 calls).
@@ -36,7 +36,7 @@ fail() {
 psql -X -q -At -d postgres -c "SELECT 1" >/dev/null \
     || fail "cannot connect to PostgreSQL (PGHOST=${PGHOST:-} PGPORT=${PGPORT:-} PGUSER=${PGUSER:-})"
 
-args=(--calls "${DBM_FUZZ_CALLS:-6000}" --time-limit "${DBM_FUZZ_SECONDS:-75}"
+args=(--calls "${DBM_FUZZ_CALLS:-6000}" --time-limit "${DBM_FUZZ_SECONDS:-60}"
       --statement-timeout 20 --dbname "dbm_fuzz_ci_$$" --progress 1000)
 [ -n "${DBM_FUZZ_SEED:-}" ] && args+=(--seed "$DBM_FUZZ_SEED")
 

@@ -12,7 +12,7 @@
 #      downgrade to base all work.
 #   4. pg_cancel_backend during a long upgrade (the 100,000 chain), a long
 #      history and a long registration (20 MB of statements) returns within
-#      2 s with SQLSTATE 57014 and changes nothing.
+#      5 s (typically under 1 s) with SQLSTATE 57014 and changes nothing.
 # Pass: every call answers, with the expected counts, and the postmaster was
 # never restarted (pg_postmaster_start_time unchanged, no "terminated by
 # signal" in the server log).
@@ -80,7 +80,7 @@ q "INSERT INTO dbmigrate.revision (revision, down_revisions, upgrade_sql, downgr
 [ "$(q "SELECT string_agg(h, ',') FROM dbmigrate.migrate_heads() h")" = c100000 ] || fail "100k heads"
 
 # cancel_during LABEL SQL: run SQL (a psql script), cancel it once it has
-# run 0.3 s, and require SQLSTATE 57014 within 2 s of the cancel
+# run 0.3 s, and require SQLSTATE 57014 within 5 s of the cancel
 cancel_during() {
     local label="$1" app="dbm_cancel_$$" out t0 t1 pid
     printf 'SET client_min_messages = warning;\n%s\n' "$2" >"/tmp/$app.sql"
@@ -98,7 +98,7 @@ cancel_during() {
     t1=$(date +%s.%N)
     out="$(cat "/tmp/$app.out")"; rm -f "/tmp/$app.out" "/tmp/$app.sql"
     echo "$out" | grep -q "57014" || fail "$label: no 57014 after the cancel: $out"
-    awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 2.0) }' || fail "$label: took $(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}') s to stop"
+    awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 5.0) }' || fail "$label: took $(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}') s to stop"
     echo "[${SECONDS}s] ok   cancel during $label: 57014 in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s"
 }
 cancel_during "upgrade of 100,000 revisions" "SELECT count(*) FROM dbmigrate.migrate_upgrade()"
