@@ -880,36 +880,32 @@ class Fuzzer:
         return path + " (replay: %s)" % replay
 
     # ---------------------------------------------------------- execution
+    def execute_prepared(self, name, sql, attr):
+        """EXECUTE the statement `name` (prepared once per connection, kept
+        in self.<attr>), preparing it again after a migration ran
+        DEALLOCATE ALL or DISCARD; returns the one row."""
+        if getattr(self, attr) is not self.conn:
+            self.cur.execute("PREPARE %s AS %s" % (name, sql))
+            setattr(self, attr, self.conn)
+        try:
+            self.cur.execute("EXECUTE " + name)
+        except psycopg2.Error as e:
+            if e.pgcode != "26000":
+                raise
+            self.cur.execute("PREPARE %s AS %s" % (name, sql))
+            self.cur.execute("EXECUTE " + name)
+        return self.cur.fetchone()
+
     def take_snapshot(self):
         t0 = time.time()
-        if self.snapshot_prepared is not self.conn:
-            self.cur.execute("PREPARE fz_snapshot AS " + STATE_TABLES_SQL)
-            self.snapshot_prepared = self.conn
-        try:
-            self.cur.execute("EXECUTE fz_snapshot")
-        except psycopg2.Error as e:
-            if e.pgcode != "26000":      # a migration ran DEALLOCATE ALL or DISCARD
-                raise
-            self.cur.execute("PREPARE fz_snapshot AS " + STATE_TABLES_SQL)
-            self.cur.execute("EXECUTE fz_snapshot")
-        row = self.cur.fetchone()
+        row = self.execute_prepared("fz_snapshot", STATE_TABLES_SQL, "snapshot_prepared")
         self.time_fn["(state snapshots)"] += time.time() - t0
         return row
 
     def refresh_model(self):
         """Reload the graph, the version rows and the state fingerprints."""
         t0 = time.time()
-        if self.model_prepared is not self.conn:
-            self.cur.execute("PREPARE fz_model AS " + MODEL_SQL)
-            self.model_prepared = self.conn
-        try:
-            self.cur.execute("EXECUTE fz_model")
-        except psycopg2.Error as e:
-            if e.pgcode != "26000":      # a migration ran DEALLOCATE ALL or DISCARD
-                raise
-            self.cur.execute("PREPARE fz_model AS " + MODEL_SQL)
-            self.cur.execute("EXECUTE fz_model")
-        row = self.cur.fetchone()
+        row = self.execute_prepared("fz_model", MODEL_SQL, "model_prepared")
         n = len(STATE_PARTS)
         self.snapshot = tuple(row[:n])
         self.model.load(row[n] or [], row[n + 1] or [])
