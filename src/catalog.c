@@ -85,10 +85,8 @@ dbm_plan_settings_begin(void)
 {
 	int			nestlevel = NewGUCNestLevel();
 
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	dbm_guc_set("enable_seqscan", "off", PGC_USERSET);
+	dbm_guc_set("jit", "off", PGC_USERSET);
 	return nestlevel;
 }
 
@@ -139,7 +137,7 @@ dbm_exec_write(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
 		return;
 	SPI_freeplan(*slot);
 	*slot = NULL;
-	if (rc == SPI_OK_REWRITTEN || rc >= 0)
+	if (rc >= 0)				/* SPI_OK_REWRITTEN, or another statement */
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("dbmigrate's write to %s was rewritten by a rule", table),

@@ -21,16 +21,15 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
-#include "storage/lmgr.h"
 #include "miscadmin.h"
-#include "catalog/pg_proc.h"
 #include "nodes/value.h"
 #include "parser/parse_func.h"
-#include "utils/acl.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/fmgrprotos.h"
@@ -95,6 +94,33 @@ _PG_init(void)
 }
 
 /*
+ * dbm_guc_set
+ *		Set a setting in the innermost GUC nest level (NewGUCNestLevel), so
+ *		that AtEOXact_GUC on that level, or the end of the transaction, puts
+ *		the previous value back.  context is the privilege the change is made
+ *		with (PGC_SUSET for superuser-only settings such as log_min_messages).
+ */
+void
+dbm_guc_set(const char *name, const char *value, GucContext context)
+{
+	(void) set_config_option(name, value, context, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
+ * dbm_guc_set_lock_timeout
+ *		dbm_guc_set of lock_timeout to ms milliseconds (0: wait forever).
+ */
+void
+dbm_guc_set_lock_timeout(int ms)
+{
+	char		buf[32];
+
+	snprintf(buf, sizeof(buf), "%d", ms);
+	dbm_guc_set("lock_timeout", buf, PGC_USERSET);
+}
+
+/*
  * dbm_extension_owner
  *		OID of the role that owns the dbmigrate extension.
  */
@@ -138,9 +164,7 @@ dbm_enter_owner(DbmOwnerContext *ctx)
 	SetUserIdAndSecContext(dbm_extension_owner(),
 						   ctx->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	ctx->guc_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	dbm_guc_set("search_path", DBM_PINNED_SEARCH_PATH, PGC_USERSET);
 
 	/*
 	 * Waiting for a lock on dbmigrate's own tables is bounded like waiting
@@ -148,13 +172,7 @@ dbm_enter_owner(DbmOwnerContext *ctx)
 	 * locks before it checks privileges could otherwise stall every call).
 	 */
 	if (dbmigrate_run_lock_timeout > 0)
-	{
-		char		buf[32];
-
-		snprintf(buf, sizeof(buf), "%d", dbmigrate_run_lock_timeout);
-		(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-	}
+		dbm_guc_set_lock_timeout(dbmigrate_run_lock_timeout);
 }
 
 /*
@@ -206,7 +224,6 @@ dbm_begin_state_change(const char *funcname, bool allow_in_step)
 {
 	ErrorContextCallback errcallback;
 	int			nestlevel;
-	char		buf[32];
 	Oid			relid;
 
 	if (dbm_step_depth > 0 && !allow_in_step)
@@ -235,10 +252,7 @@ dbm_begin_state_change(const char *funcname, bool allow_in_step)
 	error_context_stack = &errcallback;
 
 	nestlevel = NewGUCNestLevel();
-	snprintf(buf, sizeof(buf), "%d", dbmigrate_run_lock_timeout);
-	(void) set_config_option("lock_timeout", buf,
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	dbm_guc_set_lock_timeout(dbmigrate_run_lock_timeout);
 	relid = get_relname_relid("run_lock", get_namespace_oid("dbmigrate_private", true));
 	if (OidIsValid(relid))
 		LockRelationOid(relid, ShareUpdateExclusiveLock);

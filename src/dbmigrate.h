@@ -15,8 +15,8 @@
 #define DBMIGRATE_H
 
 #include "fmgr.h"
-#include "nodes/nodes.h"
 #include "funcapi.h"
+#include "nodes/nodes.h"
 #include "nodes/pg_list.h"
 #include "utils/tuplestore.h"
 
@@ -36,6 +36,9 @@
 
 /* Longest revision id, in characters */
 #define DBMIGRATE_ID_MAXLEN 255
+
+/* search_path of every query dbmigrate builds: nothing the caller planted */
+#define DBM_PINNED_SEARCH_PATH "pg_catalog, pg_temp"
 
 /* Shortest prefix accepted as a target */
 #define DBMIGRATE_PREFIX_MINLEN 4
@@ -60,6 +63,8 @@ typedef struct DbmOwnerContext
 } DbmOwnerContext;
 
 /* dbmigrate.c */
+extern void dbm_guc_set(const char *name, const char *value, GucContext context);
+extern void dbm_guc_set_lock_timeout(int ms);
 extern void dbm_enter_owner(DbmOwnerContext *ctx);
 extern void dbm_leave_owner(DbmOwnerContext *ctx);
 extern void dbm_begin_state_change(const char *funcname, bool allow_in_step);
@@ -81,6 +86,5 @@ extern void dbm_check_migration_sql(const char *sql, const char *revision,
 typedef void (*DbmStatementFn) (Node *stmt, const char *text, int len, void *arg);
 extern void dbm_foreach_statement(const char *sql, const char *revision, const char *direction,
 								  DbmStatementFn fn, void *arg, int *nstatements);
-extern int	dbm_count_statements(const char *sql);
 
 #endif							/* DBMIGRATE_H */

@@ -54,7 +54,7 @@ typedef struct DbmStored
 } DbmStored;
 
 static char *dbm_register(DbmRegistration *reg);
-static char *dbm_register_locked(DbmRegistration *reg, Oid caller);
+static char *dbm_register_locked(DbmRegistration *reg, const char *checksum, Oid caller);
 static bool dbm_all_heads_keyword(List *items);
 static void dbm_definition_values(const char *id, DbmRegistration *reg, const char *message,
 								  const char *checksum, Datum *values, char *nulls);
@@ -379,6 +379,7 @@ dbm_register(DbmRegistration *reg)
 {
 	DbmOwnerContext oc;
 	MemoryContext callercxt = CurrentMemoryContext;
+	char	   *checksum;
 	char	   *id;
 	char	   *result;
 
@@ -388,13 +389,15 @@ dbm_register(DbmRegistration *reg)
 	dbm_check_migration_sql(reg->upgrade_sql, reg->id ? reg->id : "(new)", "upgrade");
 	if (reg->downgrade_sql != NULL)
 		dbm_check_migration_sql(reg->downgrade_sql, reg->id ? reg->id : "(new)", "downgrade");
+	/* hashing a large text needs no lock */
+	checksum = dbm_checksum(reg->upgrade_sql, reg->downgrade_sql);
 
 	dbm_begin_state_change(reg->merge ? "migrate_merge" :
 						   reg->parent_is_head ? "migrate_revision" : "migrate_register", false);
 	dbm_spi_connect();
 	dbm_enter_owner(&oc);
 
-	id = dbm_register_locked(reg, oc.saved_userid);
+	id = dbm_register_locked(reg, checksum, oc.saved_userid);
 
 	/*
 	 * Everything dbm_register_locked allocated lives in SPI's procedure
@@ -409,20 +412,17 @@ dbm_register(DbmRegistration *reg)
 /*
  * dbm_register_locked
  *		The body of dbm_register, with the run lock held, SPI connected and
- *		the owner context entered; caller is the calling role.  Returns the
- *		id, allocated in SPI's context.
+ *		the owner context entered; checksum is that of reg's text and caller
+ *		the calling role.  Returns the id, allocated in SPI's context.
  */
 static char *
-dbm_register_locked(DbmRegistration *reg, Oid caller)
+dbm_register_locked(DbmRegistration *reg, const char *checksum, Oid caller)
 {
 	DbmStored  *st;
 	DbmGraph   *g = NULL;
-	char	   *checksum;
 	char	   *id;
 	char	   *default_message = NULL;	/* used only when inserting */
 	bool		builtin = creating_extension;
-
-	checksum = dbm_checksum(reg->upgrade_sql, reg->downgrade_sql);
 
 	if (reg->parent_is_head)
 	{

@@ -254,20 +254,13 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
 
 	nestlevel = NewGUCNestLevel();
 	if (dbmigrate_lock_timeout > 0)
-	{
-		char		buf[32];
-
-		snprintf(buf, sizeof(buf), "%d", dbmigrate_lock_timeout);
-		(void) set_config_option("lock_timeout", buf, PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-	}
+		dbm_guc_set_lock_timeout(dbmigrate_lock_timeout);
 
 	/*
 	 * Migration text is parsed as it was checked at registration, whatever
 	 * the caller's setting.
 	 */
-	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	dbm_guc_set("standard_conforming_strings", "on", PGC_USERSET);
 
 	dbm_saved_log_min_messages = log_min_messages;
 	if (info->hide_sql)
@@ -281,16 +274,12 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
 		int			level = Min(client_min_messages, INFO);
 
 		if (level < log_min_messages)
-			(void) set_config_option("log_min_messages",
-									 level == INFO ? "info" :
-									 GetConfigOption("client_min_messages", false, false),
-									 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		(void) set_config_option("debug_print_parse", "off", PGC_SUSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		(void) set_config_option("debug_print_rewritten", "off", PGC_SUSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		(void) set_config_option("debug_print_plan", "off", PGC_SUSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
+			dbm_guc_set("log_min_messages",
+						level == INFO ? "info" : GetConfigOption("client_min_messages", false, false),
+						PGC_SUSET);
+		dbm_guc_set("debug_print_parse", "off", PGC_SUSET);
+		dbm_guc_set("debug_print_rewritten", "off", PGC_SUSET);
+		dbm_guc_set("debug_print_plan", "off", PGC_SUSET);
 	}
 
 	dbm_step_depth++;

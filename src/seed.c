@@ -55,6 +55,14 @@ static const DbmSeedAccount dbm_seed_accounts[] = {
 
 #define DBM_NSEED lengthof(dbm_seed_accounts)
 
+/*
+ * The accounts (a.u = username, a.e = email) the users table %s does not
+ * hold yet, by username or email.
+ */
+#define DBM_SEED_MISSING \
+	"NOT EXISTS (SELECT 1 FROM %s x WHERE x.username OPERATOR(pg_catalog.=) a.u " \
+	"OR x.email OPERATOR(pg_catalog.=) a.e)"
+
 /* bcrypt cost factor for the seed hashes */
 #define DBM_BCRYPT_COST 10
 
@@ -221,6 +229,7 @@ dbmigrate_seed_users(PG_FUNCTION_ARGS)
 	Datum		args[5];
 	Oid			caller;
 	int			sec_context;
+	int			owner_sec_context;
 	int			nestlevel;
 	int			rc;
 	int			i;
@@ -264,23 +273,20 @@ dbmigrate_seed_users(PG_FUNCTION_ARGS)
 
 	/* from here on nothing depends on the caller's search_path */
 	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	dbm_guc_set("search_path", DBM_PINNED_SEARCH_PATH, PGC_USERSET);
 	dbm_spi_connect();
 	crypto = dbm_pgcrypto_schema();
 	dbm_seed_check_table(relid, users, reset);
 
+	/* reads and writes of the table: as its owner, restricted */
 	GetUserIdAndSecContext(&caller, &sec_context);
+	owner_sec_context = sec_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION;
 	if (!reset)
 	{
 		/* nothing missing: done, without paying for four bcrypt rounds */
-		SetUserIdAndSecContext(owner, sec_context | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
+		SetUserIdAndSecContext(owner, owner_sec_context);
 		rc = SPI_execute_with_args(psprintf("SELECT 1 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) "
-											"AS a(u, e) "
-											"WHERE NOT EXISTS (SELECT 1 FROM %s x "
-											"                  WHERE x.username OPERATOR(pg_catalog.=) a.u "
-											"                     OR x.email OPERATOR(pg_catalog.=) a.e)",
+											"AS a(u, e) WHERE " DBM_SEED_MISSING,
 											users),
 								   2, argtypes, args, NULL, false, 1);
 		SetUserIdAndSecContext(caller, sec_context);
@@ -315,9 +321,7 @@ dbmigrate_seed_users(PG_FUNCTION_ARGS)
 	}
 	args[2] = hashes;
 
-	/* the writes, as the table's owner, restricted */
-	SetUserIdAndSecContext(owner, sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	SetUserIdAndSecContext(owner, owner_sec_context);
 	if (reset)
 	{
 		rc = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE username OPERATOR(pg_catalog.=) ANY ($1)",
@@ -333,9 +337,7 @@ dbmigrate_seed_users(PG_FUNCTION_ARGS)
 										"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
 										"     pg_catalog.unnest($4), pg_catalog.unnest($5)) "
 										"     WITH ORDINALITY AS a(u, e, p, f, s, n) "
-										"WHERE NOT EXISTS (SELECT 1 FROM %s x "
-										"                  WHERE x.username OPERATOR(pg_catalog.=) a.u "
-										"                     OR x.email OPERATOR(pg_catalog.=) a.e) "
+										"WHERE " DBM_SEED_MISSING " "
 										"ORDER BY a.n "
 										"ON CONFLICT DO NOTHING",
 										users, users),

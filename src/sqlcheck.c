@@ -52,6 +52,7 @@ typedef struct DbmParseContext
 static void dbm_parse_error_callback(void *arg);
 static void dbm_check_statement(Node *stmt, const char *text, int len, void *arg);
 static int	dbm_keyword_token(const char *keyword);
+static int	dbm_count_statements(const char *sql);
 static const char *dbm_nontransactional_kind(Node *stmt);
 typedef struct DbmSha256 DbmSha256;
 static void dbm_normalize(DbmSha256 *h, const char *sql);
@@ -293,8 +294,8 @@ dbm_keyword_token(const char *keyword)
 
 /*
  * dbm_foreach_piece
- *		Call fn for each piece of whole statements of sql: (start, len) in
- *		bytes.  A text up to DBM_PARSE_PIECE bytes is one piece.  Longer texts
+ *		Call fn for each piece of whole statements of sql (total bytes long):
+ *		(start, len) in bytes.  A text up to DBM_PARSE_PIECE bytes is one piece.  Longer texts
  *		are cut after a ';' that ends a statement: outside parentheses and
  *		outside a BEGIN ATOMIC ... END body (CASE ... END inside one counts),
  *		which are the places psql cuts a script.  Lexical errors (an
@@ -303,9 +304,9 @@ dbm_keyword_token(const char *keyword)
 typedef void (*DbmPieceFn) (const char *sql, int start, int len, void *arg);
 
 static void
-dbm_foreach_piece(const char *sql, DbmPieceFn fn, void *arg, ErrorContextCallback *lexcb)
+dbm_foreach_piece(const char *sql, int total, DbmPieceFn fn, void *arg,
+				  ErrorContextCallback *lexcb)
 {
-	int			total = strlen(sql);
 	core_yyscan_t scanner;
 	core_yy_extra_type extra;
 	core_YYSTYPE yylval;
@@ -499,7 +500,7 @@ dbm_foreach_statement(const char *sql, const char *revision, const char *directi
 	lexpc = walk.pc;
 	errcallback.callback = dbm_parse_error_callback;
 	errcallback.arg = &lexpc;
-	dbm_foreach_piece(sql, dbm_walk_piece, &walk, &errcallback);
+	dbm_foreach_piece(sql, walk.total, dbm_walk_piece, &walk, &errcallback);
 
 	MemoryContextDelete(walk.parsecxt);
 }
@@ -514,7 +515,7 @@ dbm_count_one(Node *stmt, const char *text, int len, void *arg)
 	(*(int *) arg)++;
 }
 
-int
+static int
 dbm_count_statements(const char *sql)
 {
 	int			n = 0;
@@ -613,8 +614,7 @@ dbm_check_migration_sql(const char *sql, const char *revision, const char *direc
 
 	/* parsed as every step parses it, whatever the caller's setting */
 	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	dbm_guc_set("standard_conforming_strings", "on", PGC_USERSET);
 	dbm_foreach_statement(sql, revision, direction, dbm_check_statement, &check, NULL);
 	AtEOXact_GUC(true, nestlevel);
 }

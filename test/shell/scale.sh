@@ -29,10 +29,15 @@ check_alive() {
     [ "$now" = "$started" ] || fail "the server restarted during $1"
 }
 
-for every in 50 5; do
+# fresh_db: the test database, with dbmigrate and nothing registered
+fresh_db() {
     createdb "$DB"
     q "CREATE EXTENSION dbmigrate CASCADE" >/dev/null
     q "SELECT dbmigrate.migrate_unregister('001_initial_migration')" >/dev/null
+}
+
+for every in 50 5; do
+    fresh_db
     q "DO \$\$ DECLARE prev text := NULL; BEGIN
          FOR i IN 1..500 LOOP
            PERFORM dbmigrate.migrate_register('s' || i, prev, 'SELECT 1', 'SELECT 1'); prev := 's' || i;
@@ -54,9 +59,7 @@ for every in 50 5; do
     echo "[${SECONDS}s] ok   branchy 500, merge every $every: $n revisions"
 done
 
-createdb "$DB"
-q "CREATE EXTENSION dbmigrate CASCADE" >/dev/null
-q "SELECT dbmigrate.migrate_unregister('001_initial_migration')" >/dev/null
+fresh_db
 q "DO \$\$ DECLARE prev text := NULL; BEGIN
      FOR i IN 1..2000 LOOP
        PERFORM dbmigrate.migrate_register('c' || i, prev, 'SELECT 1', 'SELECT 1'); prev := 'c' || i;
@@ -68,9 +71,7 @@ check_alive "merge('{heads}') x50"
 dropdb "$DB"
 echo "[${SECONDS}s] ok   migrate_merge('{heads}') on a 2,000-revision chain, 50 calls"
 
-createdb "$DB"
-q "CREATE EXTENSION dbmigrate CASCADE" >/dev/null
-q "SELECT dbmigrate.migrate_unregister('001_initial_migration')" >/dev/null
+fresh_db
 q "SELECT dbmigrate.migrate_register('c1', NULL, 'SELECT 1', 'SELECT 1')" >/dev/null
 echo "[${SECONDS}s] loading 100,000"
 q "INSERT INTO dbmigrate.revision (revision, down_revisions, upgrade_sql, downgrade_sql, checksum)
