@@ -8,6 +8,8 @@ OBJS = \
 	src/dbmigrate.o \
 	src/catalog.o \
 	src/graph.o \
+	src/idlist.o \
+	src/target.o \
 	src/sqlcheck.o \
 	src/registry.o \
 	src/runner.o \

@@ -200,13 +200,46 @@ SELECT revision FROM dbmigrate.migrate_show('no_such');
 \echo :LAST_ERROR_SQLSTATE
 SELECT dbmigrate.migrate_stamp('no_such');
 \echo :LAST_ERROR_SQLSTATE
--- an empty target names no revision: 42704
+-- an empty target is not a target: 22023 naming the forms the function takes
 SELECT revision, message FROM dbmigrate.migrate_upgrade('');
 \echo :LAST_ERROR_SQLSTATE
 SELECT revision, message FROM dbmigrate.migrate_downgrade('');
 \echo :LAST_ERROR_SQLSTATE
--- the target keywords are lower case: 'HEAD' is looked up as a revision id, 42704
+SELECT revision FROM dbmigrate.migrate_show('');
+\echo :LAST_ERROR_SQLSTATE
+-- the target keywords are lower case, and no revision id can be a keyword in
+-- any case: 'HEAD' is refused with 22023 and a hint, not looked up
 SELECT revision, message FROM dbmigrate.migrate_upgrade('HEAD');
+\echo :LAST_ERROR_SQLSTATE
+SELECT dbmigrate.migrate_stamp('Base');
+\echo :LAST_ERROR_SQLSTATE
+-- migrate_show names one revision: 'heads', 'base' and relative moves are
+-- refused with 22023 (they are not unknown revisions)
+SELECT revision FROM dbmigrate.migrate_show('heads');
+\echo :LAST_ERROR_SQLSTATE
+SELECT revision FROM dbmigrate.migrate_show('base');
+\echo :LAST_ERROR_SQLSTATE
+SELECT revision FROM dbmigrate.migrate_show('-1');
+\echo :LAST_ERROR_SQLSTATE
+SELECT revision FROM dbmigrate.migrate_show('+1');
+\echo :LAST_ERROR_SQLSTATE
+-- a merge takes ids, prefixes and 'heads': 'head', 'base' and '<rev>+N' are 22023
+SELECT dbmigrate.migrate_merge(ARRAY['head', 'abcd1']);
+\echo :LAST_ERROR_SQLSTATE
+SELECT dbmigrate.migrate_merge(ARRAY['base', 'abcd1']);
+\echo :LAST_ERROR_SQLSTATE
+SELECT dbmigrate.migrate_merge(ARRAY['abcd1+1', 'abcd3']);
+\echo :LAST_ERROR_SQLSTATE
+-- a number is read as a revision id; the hint writes the move for the
+-- function it was given to, without leading zeros
+SELECT revision, message FROM dbmigrate.migrate_upgrade('001');
+\echo :LAST_ERROR_SQLSTATE
+SELECT revision, message FROM dbmigrate.migrate_downgrade('001');
+\echo :LAST_ERROR_SQLSTATE
+SELECT dbmigrate.migrate_stamp('001');
+\echo :LAST_ERROR_SQLSTATE
+-- 'head+N' walks from the single head: past it is 22023
+SELECT revision FROM dbmigrate.migrate_show('head+1');
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM bad_state;
 

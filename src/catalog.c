@@ -1,10 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.c
- *	  Reading and writing dbmigrate.version, dbmigrate.log and the stored
- *	  text of revisions over SPI.  Plans are prepared once per backend and
- *	  kept; every value is passed as a parameter.  Callers hold SPI and the
- *	  extension-owner context (dbm_enter_owner).
+ *	  Every query dbmigrate runs for its own bookkeeping: on its tables
+ *	  (dbmigrate.revision, .version, .log and .builtin_override) and the
+ *	  health document.  Migration SQL runs in runner.c, seed data in seed.c.  Plans are prepared once per backend and
+ *	  kept; every value is passed as a parameter; every result is checked
+ *	  in one place (dbm_exec_read, dbm_exec_write, dbm_scan).  Callers hold
+ *	  SPI and the extension-owner context (dbm_call_begin).
  *
  * Copyright (c) 2026, dbmigrate developers
  *
@@ -17,70 +19,246 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "dbmigrate.h"
 #include "catalog.h"
+#include "idlist.h"
+#include "sqlcheck.h"
+
+/* A query prepared on first use and kept for the life of the backend */
+typedef struct DbmQuery
+{
+	SPIPlanPtr	plan;
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[7];
+	const char *table;			/* named in errors */
+} DbmQuery;
+
+/* Called with each row dbm_scan streams */
+typedef void (*DbmTupleFn) (HeapTuple tup, TupleDesc desc, void *arg);
+
+/* A body or a checksum in a hash keyed by revision id */
+typedef struct DbmBodyEntry
+{
+	char	   *key;
+	DbmBody    *body;
+} DbmBodyEntry;
+
+/* Rows per fetch when streaming */
+#define DBM_SCAN_BATCH 100
+
+/*
+ * A dbmigrate.log row that leaves its revision applied: an upgrade, or a stamp
+ * with a checksum (a stamp without one un-applied the revision).  The latest
+ * such row of an applied revision records the text that was applied.
+ */
+#define DBM_LOG_ROW_APPLIES \
+	"(operation OPERATOR(pg_catalog.<>) 'downgrade' AND checksum IS NOT NULL)"
+
+#define DBM_LAST_RUN_COLUMNS \
+	"DISTINCT ON (revision) revision, started_at, run_by::pg_catalog.text, checksum, " \
+	DBM_LOG_ROW_APPLIES
+
+#define DBM_REVISION_ROW_COLUMNS(with_text) \
+	"revision, message, registered_at, registered_by, " \
+	"CASE WHEN " with_text " THEN upgrade_sql END, " \
+	"CASE WHEN " with_text " THEN downgrade_sql END, " \
+	"CASE WHEN " with_text " THEN checksum END"
+
+#define TEXT1 {TEXTOID}
+#define TEXTARRAY1 {TEXTARRAYOID}
 
 /* forward declarations */
-static void dbm_fill_body(DbmBody *body, HeapTuple tup, TupleDesc desc);
+static SPIPlanPtr dbm_plan(DbmQuery *q);
+static int	dbm_plan_settings_begin(void);
+static uint64 dbm_exec_read(DbmQuery *q, Datum *values, const char *nulls, DbmRead mode,
+							long tcount);
+static void dbm_exec_write(DbmQuery *q, Datum *values, const char *nulls, int expected);
+static void dbm_scan(DbmQuery *q, Datum *values, DbmRead mode, DbmTupleFn fn, void *arg);
+static List *dbm_query_ids(DbmQuery *q, Datum *values, DbmRead mode);
+static List *dbm_query_ids_of(DbmQuery *q, List *ids, DbmRead mode);
+static void dbm_write_id(DbmQuery *q, const char *id, int expected);
+static void dbm_write_ids(DbmQuery *q, List *ids, int expected);
+static Datum dbm_text_or_null(const char *s, char *null);
+static void dbm_definition_values(const DbmDefinition *def, Datum *values, char *nulls);
+static void dbm_write_definition(DbmQuery *q, const DbmDefinition *def, bool flag, int expected);
+static HTAB *dbm_last_runs(DbmQuery *q, Datum *values, DbmRead mode);
+static void dbm_revision_row(HeapTuple tup, TupleDesc desc, DbmRevisionRow *row);
 
-/* global variables: plans kept for the life of the backend */
-static SPIPlanPtr dbm_plan_read_current = NULL;
-static SPIPlanPtr dbm_plan_read_heads = NULL;
-static SPIPlanPtr dbm_plan_clear_current = NULL;
-static SPIPlanPtr dbm_plan_insert_current = NULL;
-static SPIPlanPtr dbm_plan_read_bodies = NULL;
-static SPIPlanPtr dbm_plan_write_log = NULL;
-static SPIPlanPtr dbm_plan_read_checksums = NULL;
-static SPIPlanPtr dbm_plan_last_run = NULL;
+/* global variables: every query, and its plan once prepared */
+static DbmQuery dbm_q_edges = {NULL,
+	"SELECT revision, down_revisions FROM dbmigrate.revision ORDER BY seq",
+0, {0}, "dbmigrate.revision"};
+static DbmQuery dbm_q_current = {NULL,
+	"SELECT revision FROM dbmigrate.version ORDER BY revision COLLATE \"C\"",
+0, {0}, "dbmigrate.version"};
+static DbmQuery dbm_q_heads = {NULL,
+	"SELECT revision FROM dbmigrate.revision WHERE is_head ORDER BY seq",
+0, {0}, "dbmigrate.revision"};
+static DbmQuery dbm_q_clear_current = {NULL,
+	"DELETE FROM dbmigrate.version",
+0, {0}, "dbmigrate.version"};
+static DbmQuery dbm_q_insert_current = {NULL,
+	"INSERT INTO dbmigrate.version (revision) SELECT pg_catalog.unnest($1)",
+1, TEXTARRAY1, "dbmigrate.version"};
+static DbmQuery dbm_q_stored = {NULL,
+	"SELECT r.down_revisions, r.checksum, r.message, r.builtin, "
+	"ARRAY(SELECT c.revision FROM dbmigrate.revision c "
+	"      WHERE c.down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] "
+	"      ORDER BY c.seq), r.upgrade_sql, r.downgrade_sql "
+	"FROM dbmigrate.revision r WHERE r.revision OPERATOR(pg_catalog.=) $1",
+1, TEXT1, "dbmigrate.revision"};
+static DbmQuery dbm_q_unregistered = {NULL,
+	"SELECT p FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(p, n) "
+	"WHERE NOT EXISTS (SELECT 1 FROM dbmigrate.revision r "
+	"                  WHERE r.revision OPERATOR(pg_catalog.=) u.p) "
+	"ORDER BY u.n",
+1, TEXTARRAY1, "dbmigrate.revision"};
+static DbmQuery dbm_q_children = {NULL,
+	"SELECT revision FROM dbmigrate.revision "
+	"WHERE down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] ORDER BY seq",
+1, TEXT1, "dbmigrate.revision"};
 
-#define DBM_BODY_COLUMNS "revision, message, upgrade_sql, downgrade_sql, checksum"
+/* the statement trigger revision_mark_parents clears the parents' is_head */
+static DbmQuery dbm_q_insert_revision = {NULL,
+	"INSERT INTO dbmigrate.revision "
+	"(revision, down_revisions, message, upgrade_sql, downgrade_sql, checksum, builtin) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7)",
+7, {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID}, "dbmigrate.revision"};
+static DbmQuery dbm_q_update_definition = {NULL,
+	"UPDATE dbmigrate.revision SET down_revisions = $2, message = $3, "
+	"upgrade_sql = $4, downgrade_sql = $5, checksum = $6, builtin = false, "
+	"registered_at = pg_catalog.now(), registered_by = pg_catalog.\"session_user\"(), "
+	"seq = CASE WHEN $7 THEN pg_catalog.nextval('dbmigrate.revision_seq_seq') ELSE seq END "
+	"WHERE revision OPERATOR(pg_catalog.=) $1",
+7, {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID}, "dbmigrate.revision"};
+static DbmQuery dbm_q_restore_text = {NULL,
+	"UPDATE dbmigrate.revision SET upgrade_sql = $2, downgrade_sql = $3, checksum = $4 "
+	"WHERE revision OPERATOR(pg_catalog.=) $1",
+4, {TEXTOID, TEXTOID, TEXTOID, TEXTOID}, "dbmigrate.revision"};
+static DbmQuery dbm_q_update_message = {NULL,
+	"UPDATE dbmigrate.revision SET message = $2, builtin = false "
+	"WHERE revision OPERATOR(pg_catalog.=) $1",
+2, {TEXTOID, TEXTOID}, "dbmigrate.revision"};
+static DbmQuery dbm_q_delete_revision = {NULL,
+	"DELETE FROM dbmigrate.revision WHERE revision OPERATOR(pg_catalog.=) $1",
+1, TEXT1, "dbmigrate.revision"};
+static DbmQuery dbm_q_clear_heads = {NULL,
+	"UPDATE dbmigrate.revision SET is_head = false "
+	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) AND is_head",
+1, TEXTARRAY1, "dbmigrate.revision"};
+static DbmQuery dbm_q_recompute_heads = {NULL,
+	"UPDATE dbmigrate.revision r SET is_head = NOT EXISTS "
+	"(SELECT 1 FROM dbmigrate.revision c "
+	" WHERE c.down_revisions OPERATOR(pg_catalog.@>) ARRAY[r.revision]) "
+	"WHERE r.revision OPERATOR(pg_catalog.=) ANY ($1)",
+1, TEXTARRAY1, "dbmigrate.revision"};
+static DbmQuery dbm_q_override = {NULL,
+	"INSERT INTO dbmigrate.builtin_override (revision) VALUES ($1) ON CONFLICT DO NOTHING",
+1, TEXT1, "dbmigrate.builtin_override"};
+static DbmQuery dbm_q_bodies = {NULL,
+	"SELECT revision, message, upgrade_sql, downgrade_sql, checksum FROM dbmigrate.revision "
+	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1)",
+1, TEXTARRAY1, "dbmigrate.revision"};
+static DbmQuery dbm_q_checksums = {NULL,
+	"SELECT revision, checksum FROM dbmigrate.revision "
+	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1)",
+1, TEXTARRAY1, "dbmigrate.revision"};
+static DbmQuery dbm_q_irreversible = {NULL,
+	"SELECT revision FROM dbmigrate.revision "
+	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) AND downgrade_sql IS NULL",
+1, TEXTARRAY1, "dbmigrate.revision"};
+static DbmQuery dbm_q_history = {NULL,
+	"SELECT " DBM_REVISION_ROW_COLUMNS("$1") " FROM dbmigrate.revision ORDER BY seq DESC",
+1, {BOOLOID}, "dbmigrate.revision"};
+static DbmQuery dbm_q_text = {NULL,
+	"SELECT " DBM_REVISION_ROW_COLUMNS("$1") " FROM dbmigrate.revision ORDER BY seq",
+1, {BOOLOID}, "dbmigrate.revision"};
+static DbmQuery dbm_q_revision_row = {NULL,
+	"SELECT " DBM_REVISION_ROW_COLUMNS("true") " FROM dbmigrate.revision "
+	"WHERE revision OPERATOR(pg_catalog.=) $1",
+1, TEXT1, "dbmigrate.revision"};
+static DbmQuery dbm_q_last_runs = {NULL,
+	"SELECT " DBM_LAST_RUN_COLUMNS " FROM dbmigrate.log "
+	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) ORDER BY revision, id DESC",
+1, TEXTARRAY1, "dbmigrate.log"};
+static DbmQuery dbm_q_all_last_runs = {NULL,
+	"SELECT " DBM_LAST_RUN_COLUMNS " FROM dbmigrate.log ORDER BY revision, id DESC",
+0, {0}, "dbmigrate.log"};
+static DbmQuery dbm_q_log = {NULL,
+	"SELECT id, revision, operation, started_at, duration, run_by, pid, checksum "
+	"FROM dbmigrate.log ORDER BY id",
+0, {0}, "dbmigrate.log"};
+static DbmQuery dbm_q_health = {NULL,
+	"SELECT pg_catalog.jsonb_build_object("
+	"'status', $1, "
+	"'database', pg_catalog.current_database(), "
+	"'current', $2, "
+	"'heads', $3, "
+	"'pending', $4, "
+	"'timestamp', pg_catalog.to_char(pg_catalog.clock_timestamp() "
+	"    AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+	"'version', (SELECT e.extversion FROM pg_catalog.pg_extension e "
+	"            WHERE e.extname OPERATOR(pg_catalog.=) 'dbmigrate'), "
+	"'problems', $5)",
+5, {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID, TEXTARRAYOID}, "pg_extension"};
+static DbmQuery dbm_q_write_log = {NULL,
+	"INSERT INTO dbmigrate.log "
+	"(revision, operation, started_at, duration, run_by, pid, checksum) "
+	"SELECT u.r, u.o, u.s, u.d, pg_catalog.\"session_user\"(), "
+	"pg_catalog.pg_backend_pid(), u.c "
+	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+	"pg_catalog.unnest($4), pg_catalog.unnest($5)) "
+	"WITH ORDINALITY AS u(r, o, s, d, c, n) ORDER BY u.n",
+	5, {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INTERVALARRAYOID, TEXTARRAYOID},
+"dbmigrate.log"};
 
 /*
  * dbm_plan
- *		Prepare sql once and keep the plan in *slot.
+ *		The kept plan of q, prepared on first use.
  */
-SPIPlanPtr
-dbm_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes)
+static SPIPlanPtr
+dbm_plan(DbmQuery *q)
 {
-	if (*slot == NULL)
+	if (q->plan == NULL)
 	{
 		MemoryContext cxt = CurrentMemoryContext;
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+		SPIPlanPtr	plan = SPI_prepare(q->sql, q->nargs, q->argtypes);
 
 		/* SPI returns in its own context; give the caller back its own */
 		MemoryContextSwitchTo(cxt);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-				 sql, SPI_result_code_string(SPI_result));
+				 q->sql, SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "SPI_keepplan failed");
-		*slot = plan;
+		q->plan = plan;
 	}
-	return *slot;
+	return q->plan;
 }
 
 /*
- * dbm_plan_settings_begin / dbm_plan_settings_end
+ * dbm_plan_settings_begin
  *		The planner settings of dbmigrate's bookkeeping queries, in a GUC nest
- *		level of their own.  Their plans are prepared once per backend and
- *		replanned as custom plans when executed, often while the tables are
- *		still small (a bulk registration starts from an empty graph): with
- *		enable_seqscan off they stay on the indexes, which are right at every
- *		size, and jit off keeps JIT compilation (hundreds of milliseconds) away
- *		from queries that take microseconds.  The caller's settings apply
- *		again when the query is done.
+ *		level of their own that the caller closes with AtEOXact_GUC.  Their
+ *		plans are prepared once per backend and replanned as custom plans when
+ *		executed, often while the tables are still small (a bulk registration
+ *		starts from an empty graph): with enable_seqscan off they stay on the
+ *		indexes, which are right at every size, and jit off keeps JIT
+ *		compilation (hundreds of milliseconds) away from queries that take
+ *		microseconds.  The caller's settings apply again when the query is
+ *		done.
  */
-int
+static int
 dbm_plan_settings_begin(void)
 {
 	int			nestlevel = NewGUCNestLevel();
@@ -90,97 +268,167 @@ dbm_plan_settings_begin(void)
 	return nestlevel;
 }
 
-void
-dbm_plan_settings_end(int nestlevel)
-{
-	AtEOXact_GUC(true, nestlevel);
-}
-
 /*
- * dbm_spi_execute_plan
- *		SPI_execute_plan of a bookkeeping query, under dbm_plan_settings, that
- *		leaves CurrentMemoryContext as it found it.  (SPI returns in its
- *		procedure context; callers that allocate results in a short-lived
- *		context of their own would otherwise leak into it.)
+ * dbm_exec
+ *		SPI_execute_plan of q under the plan settings above, leaving
+ *		CurrentMemoryContext as it found it (SPI returns in its procedure
+ *		context; callers that allocate results in a short-lived context of
+ *		their own would otherwise leak into it).
  */
-int
-dbm_spi_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
-					 bool read_only, long tcount)
+static int
+dbm_exec(DbmQuery *q, Datum *values, const char *nulls, bool read_only, long tcount)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	SPIPlanPtr	plan = dbm_plan(q);
 	int			nestlevel = dbm_plan_settings_begin();
 	int			rc = SPI_execute_plan(plan, values, nulls, read_only, tcount);
 
-	dbm_plan_settings_end(nestlevel);
+	AtEOXact_GUC(true, nestlevel);
 	MemoryContextSwitchTo(cxt);
 	return rc;
 }
 
 /*
- * dbm_exec_write
- *		Run the kept write query in *slot (prepared from sql on first use) on
- *		dbmigrate's table `table` and check that SPI reports `expected`.  A
- *		rule on the table (made by a migration, or by hand) rewrites the write
- *		into something else: that is refused with 55000 naming the table, and
- *		the kept plan is dropped, because a plan rewritten into nothing no
- *		longer depends on the table and would stay wrong for the rest of the
- *		session after the rule is gone.
+ * dbm_exec_read
+ *		Run the read query q with mode's snapshot (DbmRead) and check it; the
+ *		rows are in SPI_tuptable.  Returns how many there are.
  */
-void
-dbm_exec_write(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
-			   Datum *values, const char *nulls, int expected, const char *table)
+static uint64
+dbm_exec_read(DbmQuery *q, Datum *values, const char *nulls, DbmRead mode, long tcount)
 {
-	int			rc = dbm_spi_execute_plan(dbm_plan(slot, sql, nargs, argtypes),
-										  values, nulls, false, 0);
+	int			rc = dbm_exec(q, values, nulls, mode == DBM_READ_SNAPSHOT, tcount);
 
-	if (rc == expected)
-		return;
-	SPI_freeplan(*slot);
-	*slot = NULL;
-	if (rc >= 0)				/* SPI_OK_REWRITTEN, or another statement */
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("dbmigrate's write to %s was rewritten by a rule", table),
-				 errdetail("A rule on %s (created by a migration or by hand) turned dbmigrate's "
-						   "bookkeeping into %s; nothing was changed.",
-						   table, SPI_result_code_string(rc)),
-				 errhint("Drop the rule: SELECT rulename FROM pg_rules WHERE schemaname = 'dbmigrate'; "
-						 "migrations must not change dbmigrate's tables.")));
-	elog(ERROR, "could not write %s: %s", table, SPI_result_code_string(rc));
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read %s: %s", q->table, SPI_result_code_string(rc));
+	return SPI_processed;
 }
 
 /*
- * dbm_string_hash
- *		A hash table in the current memory context whose entries start with a
- *		char * key (the string is compared, not the pointer).
+ * dbm_exec_write
+ *		Run the write query q and check that SPI reports `expected`.  A rule on
+ *		the table (made by a migration, or by hand) rewrites the write into
+ *		something else: that is refused with 55000 naming the table, and the
+ *		kept plan is dropped, because a plan rewritten into nothing no longer
+ *		depends on the table and would stay wrong for the rest of the session
+ *		after the rule is gone.
  */
-static uint32
-dbm_string_key_hash(const void *key, Size keysize)
+static void
+dbm_exec_write(DbmQuery *q, Datum *values, const char *nulls, int expected)
 {
-	const char *s = *(const char *const *) key;
+	int			rc = dbm_exec(q, values, nulls, false, 0);
 
-	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+	if (rc == expected)
+		return;
+	SPI_freeplan(q->plan);
+	q->plan = NULL;
+	if (rc >= 0)				/* SPI_OK_REWRITTEN, or another statement */
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("dbmigrate's write to %s was rewritten by a rule", q->table),
+				 errdetail("A rule on %s (created by a migration or by hand) turned dbmigrate's "
+						   "bookkeeping into %s; nothing was changed.",
+						   q->table, SPI_result_code_string(rc)),
+				 errhint("Drop the rule: SELECT rulename FROM pg_rules WHERE schemaname = 'dbmigrate'; "
+						 "migrations must not change dbmigrate's tables.")));
+	elog(ERROR, "could not write %s: %s", q->table, SPI_result_code_string(rc));
 }
 
-static int
-dbm_string_key_match(const void *key1, const void *key2, Size keysize)
+/*
+ * dbm_scan
+ *		Stream the rows of read query q through a cursor, DBM_SCAN_BATCH at a
+ *		time, calling fn on each in a memory context that is reset after each
+ *		batch: memory stays bounded however much text is stored.  fn copies
+ *		what it keeps.
+ */
+static void
+dbm_scan(DbmQuery *q, Datum *values, DbmRead mode, DbmTupleFn fn, void *arg)
 {
-	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext batchcxt;
+	SPIPlanPtr	plan = dbm_plan(q);
+	Portal		portal;
+	int			nestlevel;
+	uint64		i;
+
+	batchcxt = AllocSetContextCreate(outer, "dbmigrate scan batch", ALLOCSET_DEFAULT_SIZES);
+	nestlevel = dbm_plan_settings_begin();
+	portal = SPI_cursor_open(NULL, plan, values, NULL, mode == DBM_READ_SNAPSHOT);
+	AtEOXact_GUC(true, nestlevel);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, DBM_SCAN_BATCH);
+		MemoryContextSwitchTo(batchcxt);
+		if (SPI_processed == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			fn(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, arg);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextReset(batchcxt);
+	}
+	MemoryContextSwitchTo(outer);
+	SPI_cursor_close(portal);
+	MemoryContextDelete(batchcxt);
 }
 
-HTAB *
-dbm_string_hash(const char *name, long nelem, Size entrysize)
+/*
+ * dbm_query_ids
+ *		The first column (text) of read query q, as a List of C strings.
+ */
+static List *
+dbm_query_ids(DbmQuery *q, Datum *values, DbmRead mode)
 {
-	HASHCTL		ctl;
+	List	   *result = NIL;
+	uint64		n = dbm_exec_read(q, values, NULL, mode, 0);
+	uint64		i;
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = entrysize;
-	ctl.hash = dbm_string_key_hash;
-	ctl.match = dbm_string_key_match;
-	ctl.hcxt = CurrentMemoryContext;
-	return hash_create(name, Max(nelem, 16), &ctl,
-					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	for (i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		result = lappend(result, dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return result;
+}
+
+/*
+ * dbm_write_id / dbm_write_ids
+ *		Run write query q whose one parameter is an id (text) or a list of ids
+ *		(text[]; nothing to do for an empty list).
+ */
+static void
+dbm_write_id(DbmQuery *q, const char *id, int expected)
+{
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(id);
+	dbm_exec_write(q, values, NULL, expected);
+}
+
+static void
+dbm_write_ids(DbmQuery *q, List *ids, int expected)
+{
+	Datum		values[1];
+
+	if (ids == NIL)
+		return;
+	values[0] = dbm_ids_to_array(ids);
+	dbm_exec_write(q, values, NULL, expected);
+}
+
+/*
+ * dbm_query_ids_of
+ *		dbm_query_ids of a query whose one parameter is a list of ids.
+ */
+static List *
+dbm_query_ids_of(DbmQuery *q, List *ids, DbmRead mode)
+{
+	Datum		values[1];
+
+	values[0] = dbm_ids_to_array(ids);
+	return dbm_query_ids(q, values, mode);
 }
 
 /*
@@ -202,102 +450,70 @@ dbm_spi_text(HeapTuple tup, TupleDesc desc, int col)
 }
 
 /*
- * dbm_ids_to_array / dbm_array_to_ids
- *		Convert between a List of C strings and a text[] Datum.
+ * dbm_spi_run
+ *		SPI_execute_with_args of a query that is not kept (its text names
+ *		objects found at run time: seed_users' table), checked to report
+ *		`expected` ("could not <what>" otherwise).  Returns SPI_processed;
+ *		the rows are in SPI_tuptable.
  */
-Datum
-dbm_ids_to_array(List *ids)
+uint64
+dbm_spi_run(const char *sql, int nargs, Oid *argtypes, Datum *values, bool read_only,
+			long tcount, int expected, const char *what)
 {
-	int			n = list_length(ids);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-	ListCell   *lc;
-	int			i = 0;
+	int			rc = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, read_only, tcount);
 
-	foreach(lc, ids)
-		elems[i++] = CStringGetTextDatum((const char *) lfirst(lc));
-	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+	if (rc != expected)
+		elog(ERROR, "could not %s: %s", what, SPI_result_code_string(rc));
+	return SPI_processed;
 }
 
-List *
-dbm_array_to_ids(ArrayType *arr)
+/*
+ * dbm_text_or_null
+ *		A text parameter from a C string; NULL sets *null to 'n'.
+ */
+static Datum
+dbm_text_or_null(const char *s, char *null)
 {
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	int			i;
-	List	   *result = NIL;
+	*null = s ? ' ' : 'n';
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
 
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("revision lists must be one-dimensional arrays")));
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+/*
+ * dbm_read_edges
+ *		Every revision's id and parents (not its text), in registration order:
+ *		sets *ids and *parents (Lists of ids) and returns how many there are.
+ *		down_revisions that is not a list of ids is refused (XX001).
+ */
+int
+dbm_read_edges(DbmRead mode, char ***ids, List ***parents)
+{
+	int			n = (int) dbm_exec_read(&dbm_q_edges, NULL, NULL, mode, 0);
+	int			i;
+
+	*ids = palloc(sizeof(char *) * Max(n, 1));
+	*parents = palloc0(sizeof(List *) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("revision lists must not contain nulls")));
-		result = lappend(result, TextDatumGetCString(elems[i]));
-	}
-	return result;
-}
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		Datum		d;
 
-/*
- * dbm_list_has_id
- *		Whether a list of C strings holds id.
- */
-bool
-dbm_list_has_id(List *ids, const char *id)
-{
-	ListCell   *lc;
-
-	foreach(lc, ids)
-		if (strcmp((const char *) lfirst(lc), id) == 0)
-			return true;
-	return false;
-}
-
-/*
- * dbm_list_equal_ids
- *		Whether two lists of ids hold the same set (order ignored).
- */
-bool
-dbm_list_equal_ids(List *a, List *b)
-{
-	ListCell   *la;
-
-	if (list_length(a) != list_length(b))
-		return false;
-	foreach(la, a)
-		if (!dbm_list_has_id(b, (const char *) lfirst(la)))
-			return false;
-	return true;
-}
-
-/*
- * dbm_query_ids
- *		The first column of a kept query, as C strings.
- */
-List *
-dbm_query_ids(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, Datum *values,
-			  DbmRead mode)
-{
-	List	   *result = NIL;
-	int			rc;
-	uint64		i;
-
-	rc = dbm_spi_execute_plan(dbm_plan(slot, sql, nargs, argtypes), values, NULL,
-							  DBM_SPI_READ_ONLY(mode), 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate's tables: %s", SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
-	{
 		CHECK_FOR_INTERRUPTS();
-		result = lappend(result, dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		(*ids)[i] = dbm_spi_text(tup, SPI_tuptable->tupdesc, 1);
+		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull);
+		if (isnull)
+			continue;
+		if (ARR_NDIM(DatumGetArrayTypeP(d)) > 1 || array_contains_nulls(DatumGetArrayTypeP(d)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("revision graph is inconsistent: down_revisions of revision \"%s\" "
+							"is not a list of revision ids", (*ids)[i]),
+					 errdetail("dbmigrate.revision was changed outside dbmigrate's functions."),
+					 errhint("Restore dbmigrate.revision from a backup (pg_dump keeps it).")));
+		(*parents)[i] = dbm_array_to_ids(DatumGetArrayTypeP(d));
 	}
 	SPI_freetuptable(SPI_tuptable);
-	return result;
+	return n;
 }
 
 /*
@@ -307,9 +523,7 @@ dbm_query_ids(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes, Datum
 List *
 dbm_read_current(DbmRead mode)
 {
-	return dbm_query_ids(&dbm_plan_read_current,
-						 "SELECT revision FROM dbmigrate.version ORDER BY revision COLLATE \"C\"",
-						 0, NULL, NULL, mode);
+	return dbm_query_ids(&dbm_q_current, NULL, mode);
 }
 
 /*
@@ -321,9 +535,7 @@ dbm_read_current(DbmRead mode)
 List *
 dbm_read_heads(DbmRead mode)
 {
-	return dbm_query_ids(&dbm_plan_read_heads,
-						 "SELECT revision FROM dbmigrate.revision WHERE is_head ORDER BY seq",
-						 0, NULL, NULL, mode);
+	return dbm_query_ids(&dbm_q_heads, NULL, mode);
 }
 
 /*
@@ -333,146 +545,218 @@ dbm_read_heads(DbmRead mode)
 void
 dbm_write_current(List *ids)
 {
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		values[1];
-
-	dbm_exec_write(&dbm_plan_clear_current, "DELETE FROM dbmigrate.version", 0, NULL,
-				   NULL, NULL, SPI_OK_DELETE, "dbmigrate.version");
-	if (ids == NIL)
-		return;
-	values[0] = dbm_ids_to_array(ids);
-	dbm_exec_write(&dbm_plan_insert_current,
-				   "INSERT INTO dbmigrate.version (revision) SELECT pg_catalog.unnest($1)",
-				   1, argtypes, values, NULL, SPI_OK_INSERT, "dbmigrate.version");
+	dbm_exec_write(&dbm_q_clear_current, NULL, NULL, SPI_OK_DELETE);
+	dbm_write_ids(&dbm_q_insert_current, ids, SPI_OK_INSERT);
 }
 
-static void
-dbm_fill_body(DbmBody *body, HeapTuple tup, TupleDesc desc)
+/*
+ * dbm_read_stored
+ *		The stored definition of id (with its children and the checksum of its
+ *		text as stored now), or NULL when it is not registered.
+ */
+DbmStored *
+dbm_read_stored(const char *id)
 {
-	body->id = dbm_spi_text(tup, desc, 1);
-	body->message = dbm_spi_text(tup, desc, 2);
-	body->upgrade_sql = dbm_spi_text(tup, desc, 3);
-	body->downgrade_sql = dbm_spi_text(tup, desc, 4);
-	body->checksum = dbm_spi_text(tup, desc, 5);
+	Datum		values[1];
+	DbmStored  *st = NULL;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(id);
+	if (dbm_exec_read(&dbm_q_stored, values, NULL, DBM_READ_LATEST, 0) == 0)
+		return NULL;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	st = palloc0(sizeof(DbmStored));
+	st->parents = dbm_array_to_ids(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 1, &isnull)));
+	st->checksum = dbm_spi_text(tup, desc, 2);
+	st->message = dbm_spi_text(tup, desc, 3);
+	st->builtin = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+	st->children = dbm_array_to_ids(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 5, &isnull)));
+	st->text_checksum = dbm_checksum(dbm_spi_text(tup, desc, 6), dbm_spi_text(tup, desc, 7));
+	SPI_freetuptable(SPI_tuptable);
+	return st;
+}
+
+/*
+ * dbm_read_unregistered
+ *		Those of ids that are not registered, in the order given.
+ */
+List *
+dbm_read_unregistered(List *ids)
+{
+	return dbm_query_ids_of(&dbm_q_unregistered, ids, DBM_READ_LATEST);
+}
+
+/*
+ * dbm_read_children
+ *		The revisions that name id as a parent, in registration order.
+ */
+List *
+dbm_read_children(const char *id)
+{
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(id);
+	return dbm_query_ids(&dbm_q_children, values, DBM_READ_LATEST);
+}
+
+/*
+ * dbm_definition_values
+ *		Parameters $1..$6 of the INSERT and UPDATE of a definition: id,
+ *		parents, message, upgrade_sql, downgrade_sql, checksum.
+ */
+static void
+dbm_definition_values(const DbmDefinition *def, Datum *values, char *nulls)
+{
+	values[0] = CStringGetTextDatum(def->id);
+	values[1] = dbm_ids_to_array(def->parents);
+	values[2] = dbm_text_or_null(def->message, &nulls[2]);
+	values[3] = CStringGetTextDatum(def->upgrade_sql);
+	values[4] = dbm_text_or_null(def->downgrade_sql, &nulls[4]);
+	values[5] = CStringGetTextDatum(def->checksum);
+}
+
+/*
+ * dbm_write_definition
+ *		Run q, the INSERT or the UPDATE of a definition, whose $7 is flag.
+ */
+static void
+dbm_write_definition(DbmQuery *q, const DbmDefinition *def, bool flag, int expected)
+{
+	Datum		values[7];
+	char		nulls[7] = "       ";
+
+	dbm_definition_values(def, values, nulls);
+	values[6] = BoolGetDatum(flag);
+	dbm_exec_write(q, values, nulls, expected);
+}
+
+/*
+ * dbm_insert_revision
+ *		Register a new revision; builtin marks the install script's own.
+ */
+void
+dbm_insert_revision(const DbmDefinition *def, bool builtin)
+{
+	dbm_write_definition(&dbm_q_insert_revision, def, builtin, SPI_OK_INSERT);
+}
+
+/*
+ * dbm_update_definition
+ *		Replace a revision's definition.  With new parents it moves to the end
+ *		of the registration order (after its new parents).
+ */
+void
+dbm_update_definition(const DbmDefinition *def, bool parents_changed)
+{
+	dbm_write_definition(&dbm_q_update_definition, def, parents_changed, SPI_OK_UPDATE);
+}
+
+/*
+ * dbm_restore_text
+ *		Put back a revision's text and checksum, leaving the rest of its row.
+ */
+void
+dbm_restore_text(const DbmDefinition *def)
+{
+	Datum		values[4];
+	char		nulls[4] = "    ";
+
+	values[0] = CStringGetTextDatum(def->id);
+	values[1] = CStringGetTextDatum(def->upgrade_sql);
+	values[2] = dbm_text_or_null(def->downgrade_sql, &nulls[2]);
+	values[3] = CStringGetTextDatum(def->checksum);
+	dbm_exec_write(&dbm_q_restore_text, values, nulls, SPI_OK_UPDATE);
+}
+
+/*
+ * dbm_update_message
+ *		A new message for a revision (which makes an install-script row the
+ *		user's own).
+ */
+void
+dbm_update_message(const char *id, const char *message)
+{
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(id);
+	values[1] = CStringGetTextDatum(message);
+	dbm_exec_write(&dbm_q_update_message, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * dbm_delete_revision
+ *		Remove a revision's row.
+ */
+void
+dbm_delete_revision(const char *id)
+{
+	dbm_write_id(&dbm_q_delete_revision, id, SPI_OK_DELETE);
+}
+
+/*
+ * dbm_clear_heads
+ *		Mark ids as not heads (they just got a child).
+ */
+void
+dbm_clear_heads(List *ids)
+{
+	dbm_write_ids(&dbm_q_clear_heads, ids, SPI_OK_UPDATE);
+}
+
+/*
+ * dbm_recompute_heads
+ *		Set is_head on ids from whether they have children.
+ */
+void
+dbm_recompute_heads(List *ids)
+{
+	dbm_write_ids(&dbm_q_recompute_heads, ids, SPI_OK_UPDATE);
+}
+
+/*
+ * dbm_note_builtin_override
+ *		Remember that the user changed or removed a revision the install
+ *		script registered, so a restore does not bring the script's copy back.
+ */
+void
+dbm_note_builtin_override(const char *id)
+{
+	dbm_write_id(&dbm_q_override, id, SPI_OK_INSERT);
 }
 
 /*
  * dbm_read_bodies
  *		The stored text of the given revisions, in one query.  Returns an
  *		array (in no particular order) and sets *byid to a hash from id to
- *		the array element.
+ *		the array element (see dbm_body_lookup).
  */
-typedef struct DbmBodyEntry
-{
-	char	   *key;
-	DbmBody    *body;
-} DbmBodyEntry;
-
-/*
- * dbm_checksum_hash
- *		Run a kept query over ids that returns (revision, checksum) and hash
- *		id -> DbmBody with only id and checksum set; rows whose checksum is
- *		NULL are left out.
- */
-static HTAB *
-dbm_checksum_hash(SPIPlanPtr *slot, const char *sql, List *ids)
-{
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		values[1];
-	HTAB	   *byid = dbm_string_hash("dbmigrate checksums", list_length(ids), sizeof(DbmBodyEntry));
-	int			rc;
-	uint64		i;
-
-	values[0] = dbm_ids_to_array(ids);
-	rc = dbm_spi_execute_plan(dbm_plan(slot, sql, 1, argtypes), values, NULL, DBM_SPI_READ_ONLY(DBM_READ_LATEST), 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate's tables: %s", SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		DbmBody    *body = palloc0(sizeof(DbmBody));
-		DbmBodyEntry *e;
-
-		CHECK_FOR_INTERRUPTS();
-		body->id = dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		body->checksum = dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-		if (body->checksum == NULL)
-			continue;
-		e = hash_search(byid, &body->id, HASH_ENTER, NULL);
-		e->body = body;
-	}
-	SPI_freetuptable(SPI_tuptable);
-	return byid;
-}
-
-/*
- * dbm_read_checksums
- *		The recorded checksum of each of ids, without reading their text.
- */
-HTAB *
-dbm_read_checksums(List *ids)
-{
-	return dbm_checksum_hash(&dbm_plan_read_checksums,
-							 "SELECT revision, checksum FROM dbmigrate.revision "
-							 "WHERE revision OPERATOR(pg_catalog.=) ANY ($1)",
-							 ids);
-}
-
-/*
- * dbm_last_run_checksums
- *		For each of ids whose latest log row applied it (DBM_LOG_ROW_APPLIES),
- *		the checksum recorded then; revisions last downgraded or un-stamped
- *		are absent.
- */
-HTAB *
-dbm_last_run_checksums(List *ids)
-{
-	return dbm_checksum_hash(&dbm_plan_last_run,
-							 "SELECT DISTINCT ON (revision) revision, "
-							 "CASE WHEN " DBM_LOG_ROW_APPLIES " THEN checksum END "
-							 "FROM dbmigrate.log WHERE revision OPERATOR(pg_catalog.=) ANY ($1) "
-							 "ORDER BY revision, id DESC",
-							 ids);
-}
-
-/*
- * dbm_last_run_checksum
- *		dbm_last_run_checksums for one revision: the checksum or NULL.
- */
-char *
-dbm_last_run_checksum(const char *id)
-{
-	DbmBody    *run = dbm_body_lookup(dbm_last_run_checksums(list_make1(unconstify(char *, id))), id);
-
-	return run ? run->checksum : NULL;
-}
-
 DbmBody *
 dbm_read_bodies(List *ids, HTAB **byid)
 {
-	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		values[1];
 	DbmBody    *bodies;
-	int			rc;
+	uint64		n;
 	uint64		i;
 
 	values[0] = dbm_ids_to_array(ids);
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_read_bodies,
-								   "SELECT " DBM_BODY_COLUMNS " FROM dbmigrate.revision "
-								   "WHERE revision OPERATOR(pg_catalog.=) ANY ($1)",
-								   1, argtypes),
-						  values, NULL, DBM_SPI_READ_ONLY(DBM_READ_LATEST), 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
-
+	n = dbm_exec_read(&dbm_q_bodies, values, NULL, DBM_READ_LATEST, 0);
 	*byid = dbm_string_hash("dbmigrate revision bodies", list_length(ids), sizeof(DbmBodyEntry));
-
-	bodies = palloc0(sizeof(DbmBody) * Max(SPI_processed, 1));
-	for (i = 0; i < SPI_processed; i++)
+	bodies = palloc0(sizeof(DbmBody) * Max(n, 1));
+	for (i = 0; i < n; i++)
 	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 		DbmBodyEntry *e;
 
 		CHECK_FOR_INTERRUPTS();
-		dbm_fill_body(&bodies[i], SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+		bodies[i].id = dbm_spi_text(tup, desc, 1);
+		bodies[i].message = dbm_spi_text(tup, desc, 2);
+		bodies[i].upgrade_sql = dbm_spi_text(tup, desc, 3);
+		bodies[i].downgrade_sql = dbm_spi_text(tup, desc, 4);
+		bodies[i].checksum = dbm_spi_text(tup, desc, 5);
 		e = hash_search(*byid, &bodies[i].id, HASH_ENTER, NULL);
 		e->body = &bodies[i];
 	}
@@ -482,14 +766,210 @@ dbm_read_bodies(List *ids, HTAB **byid)
 
 /*
  * dbm_body_lookup
- *		The body read by dbm_read_bodies for id, or NULL.
+ *		The body read by dbm_read_bodies or dbm_read_checksums for id, or NULL.
  */
 DbmBody *
 dbm_body_lookup(HTAB *byid, const char *id)
 {
-	DbmBodyEntry *e = hash_search(byid, &id, HASH_FIND, NULL);
+	DbmBodyEntry *e = dbm_string_hash_find(byid, id);
 
 	return e ? e->body : NULL;
+}
+
+/*
+ * dbm_read_checksums
+ *		The recorded checksum of each of ids, without reading their text: a
+ *		hash for dbm_body_lookup whose bodies have only id and checksum.
+ */
+HTAB *
+dbm_read_checksums(List *ids)
+{
+	Datum		values[1];
+	HTAB	   *byid = dbm_string_hash("dbmigrate checksums", list_length(ids), sizeof(DbmBodyEntry));
+	uint64		n;
+	uint64		i;
+
+	values[0] = dbm_ids_to_array(ids);
+	n = dbm_exec_read(&dbm_q_checksums, values, NULL, DBM_READ_LATEST, 0);
+	for (i = 0; i < n; i++)
+	{
+		DbmBody    *body = palloc0(sizeof(DbmBody));
+		DbmBodyEntry *e;
+
+		CHECK_FOR_INTERRUPTS();
+		body->id = dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		body->checksum = dbm_spi_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		e = hash_search(byid, &body->id, HASH_ENTER, NULL);
+		e->body = body;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return byid;
+}
+
+/*
+ * dbm_read_irreversible
+ *		Those of ids whose downgrade_sql is NULL, in no particular order.
+ */
+List *
+dbm_read_irreversible(List *ids)
+{
+	return dbm_query_ids_of(&dbm_q_irreversible, ids, DBM_READ_LATEST);
+}
+
+/*
+ * dbm_revision_row
+ *		Fill row from a tuple of DBM_REVISION_ROW_COLUMNS.
+ */
+static void
+dbm_revision_row(HeapTuple tup, TupleDesc desc, DbmRevisionRow *row)
+{
+	int			c;
+
+	row->id = dbm_spi_text(tup, desc, 1);
+	for (c = 0; c < DBM_REV_NCOLUMNS; c++)
+		row->values[c] = SPI_getbinval(tup, desc, c + 2, &row->nulls[c]);
+}
+
+typedef struct DbmRevisionScanState
+{
+	DbmRevisionFn fn;
+	void	   *arg;
+} DbmRevisionScanState;
+
+static void
+dbm_revision_scan_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	DbmRevisionScanState *state = (DbmRevisionScanState *) arg;
+	DbmRevisionRow row;
+
+	dbm_revision_row(tup, desc, &row);
+	state->fn(&row, state->arg);
+}
+
+/*
+ * dbm_scan_revisions
+ *		Stream every registered revision (see dbm_scan), newest first or in
+ *		registration order, with the caller's snapshot; the text columns are
+ *		NULL unless with_text.
+ */
+void
+dbm_scan_revisions(bool newest_first, bool with_text, DbmRevisionFn fn, void *arg)
+{
+	DbmRevisionScanState state = {fn, arg};
+	Datum		values[1];
+
+	values[0] = BoolGetDatum(with_text);
+	dbm_scan(newest_first ? &dbm_q_history : &dbm_q_text, values, DBM_READ_SNAPSHOT,
+			 dbm_revision_scan_row, &state);
+}
+
+/*
+ * dbm_read_revision_row
+ *		The row of revision id, with its text, read with the caller's
+ *		snapshot.  False when there is none.
+ */
+bool
+dbm_read_revision_row(const char *id, DbmRevisionRow *row)
+{
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(id);
+	if (dbm_exec_read(&dbm_q_revision_row, values, NULL, DBM_READ_SNAPSHOT, 1) != 1)
+		return false;
+	dbm_revision_row(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, row);
+	return true;
+}
+
+/*
+ * dbm_last_runs
+ *		Hash id -> DbmLastRun from a query of DBM_LAST_RUN_COLUMNS; revisions
+ *		whose latest row did not leave them applied are left out.
+ */
+static HTAB *
+dbm_last_runs(DbmQuery *q, Datum *values, DbmRead mode)
+{
+	HTAB	   *runs = dbm_string_hash("dbmigrate last runs", 256, sizeof(DbmLastRun));
+	uint64		n = dbm_exec_read(q, values, NULL, mode, 0);
+	uint64		i;
+
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *id;
+		DbmLastRun *run;
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull)))
+			continue;
+		id = dbm_spi_text(tup, desc, 1);
+		run = hash_search(runs, &id, HASH_ENTER, NULL);
+		run->started_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
+		run->run_by = dbm_spi_text(tup, desc, 3);
+		run->checksum = dbm_spi_text(tup, desc, 4);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return runs;
+}
+
+/*
+ * dbm_read_last_runs / dbm_read_all_last_runs
+ *		The last run (DbmLastRun) of each of ids, or of every revision; look
+ *		one up with dbm_last_run.
+ */
+HTAB *
+dbm_read_last_runs(List *ids, DbmRead mode)
+{
+	Datum		values[1];
+
+	values[0] = dbm_ids_to_array(ids);
+	return dbm_last_runs(&dbm_q_last_runs, values, mode);
+}
+
+HTAB *
+dbm_read_all_last_runs(DbmRead mode)
+{
+	return dbm_last_runs(&dbm_q_all_last_runs, NULL, mode);
+}
+
+DbmLastRun *
+dbm_last_run(HTAB *runs, const char *id)
+{
+	return dbm_string_hash_find(runs, id);
+}
+
+typedef struct DbmLogScanState
+{
+	DbmLogRowFn fn;
+	void	   *arg;
+} DbmLogScanState;
+
+static void
+dbm_log_scan_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	DbmLogScanState *state = (DbmLogScanState *) arg;
+	Datum		values[DBM_LOG_NCOLUMNS];
+	bool		nulls[DBM_LOG_NCOLUMNS];
+	int			c;
+
+	for (c = 0; c < DBM_LOG_NCOLUMNS; c++)
+		values[c] = SPI_getbinval(tup, desc, c + 1, &nulls[c]);
+	state->fn(values, nulls, state->arg);
+}
+
+/*
+ * dbm_scan_log
+ *		Stream dbmigrate.log in execution order with the caller's snapshot
+ *		(see dbm_scan): id, revision, operation, started_at, duration,
+ *		run_by, pid, checksum.
+ */
+void
+dbm_scan_log(DbmLogRowFn fn, void *arg)
+{
+	DbmLogScanState state = {fn, arg};
+
+	dbm_scan(&dbm_q_log, NULL, DBM_READ_SNAPSHOT, dbm_log_scan_row, &state);
 }
 
 /*
@@ -531,8 +1011,6 @@ dbm_log_add(DbmLogBatch *batch, const char *revision, const char *operation,
 void
 dbm_log_write(DbmLogBatch *batch)
 {
-	Oid			argtypes[5] = {TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
-	INTERVALARRAYOID, TEXTARRAYOID};
 	Datum		values[5];
 
 	if (batch->count == 0)
@@ -542,13 +1020,29 @@ dbm_log_write(DbmLogBatch *batch)
 	values[2] = makeArrayResult(batch->started_at, CurrentMemoryContext);
 	values[3] = makeArrayResult(batch->duration, CurrentMemoryContext);
 	values[4] = makeArrayResult(batch->checksum, CurrentMemoryContext);
-	dbm_exec_write(&dbm_plan_write_log,
-				   "INSERT INTO dbmigrate.log "
-				   "(revision, operation, started_at, duration, run_by, pid, checksum) "
-				   "SELECT u.r, u.o, u.s, u.d, pg_catalog.\"session_user\"(), "
-				   "pg_catalog.pg_backend_pid(), u.c "
-				   "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-				   "pg_catalog.unnest($4), pg_catalog.unnest($5)) "
-				   "WITH ORDINALITY AS u(r, o, s, d, c, n) ORDER BY u.n",
-				   5, argtypes, values, NULL, SPI_OK_INSERT, "dbmigrate.log");
+	dbm_exec_write(&dbm_q_write_log, values, NULL, SPI_OK_INSERT);
+}
+
+/*
+ * dbm_health_document
+ *		health()'s jsonb, built with the caller's snapshot and copied out of
+ *		SPI's memory (into the context that was current at SPI_connect).
+ */
+Datum
+dbm_health_document(const char *status, List *current, List *heads, int pending,
+					List *problems)
+{
+	Datum		values[5];
+	bool		isnull;
+	Datum		result;
+
+	values[0] = CStringGetTextDatum(status);
+	values[1] = dbm_ids_to_array(current);
+	values[2] = dbm_ids_to_array(heads);
+	values[3] = Int32GetDatum(pending);
+	values[4] = dbm_ids_to_array(problems);
+	if (dbm_exec_read(&dbm_q_health, values, NULL, DBM_READ_SNAPSHOT, 1) != 1)
+		elog(ERROR, "could not build the health document");
+	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return SPI_datumTransfer(result, false, -1);
 }

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * catalog.h
- *	  Access to dbmigrate's tables (revision, version, log) over SPI, and the
- *	  in-memory revision graph built from them.
+ *	  Every query on dbmigrate's own tables (revision, version, log,
+ *	  builtin_override), over SPI, and the checked SPI helpers the rest of
+ *	  the code uses.  No other file holds SQL on dbmigrate's tables.
  *
  * Copyright (c) 2026, dbmigrate developers
  *
@@ -39,29 +40,31 @@ typedef enum DbmRead
 	DBM_READ_SNAPSHOT
 } DbmRead;
 
-#define DBM_SPI_READ_ONLY(mode) ((mode) == DBM_READ_SNAPSHOT)
+/*
+ * DbmDefinition: a revision's definition as registration writes it.
+ */
+typedef struct DbmDefinition
+{
+	const char *id;
+	List	   *parents;		/* ids; NIL = a root */
+	const char *message;
+	const char *upgrade_sql;
+	const char *downgrade_sql;	/* NULL = irreversible */
+	const char *checksum;		/* of upgrade_sql and downgrade_sql */
+} DbmDefinition;
 
 /*
- * DbmNode: one registered revision.  Nodes are stored in registration order
- * (column seq), which dbmigrate keeps topological: a parent is always
- * registered before its children, so iterating nodes by index visits parents
- * first.  parents/children hold node indexes.
+ * DbmStored: a registered revision as registration compares it.
  */
-typedef struct DbmNode
+typedef struct DbmStored
 {
-	char	   *id;
-	int			nparents;
-	int		   *parents;
-	int			nchildren;
-	int		   *children;
-} DbmNode;
-
-typedef struct DbmGraph
-{
-	int			n;
-	DbmNode    *nodes;
-	HTAB	   *byid;			/* id -> index */
-} DbmGraph;
+	List	   *parents;
+	char	   *checksum;		/* as recorded at registration */
+	char	   *text_checksum;	/* of the text stored now */
+	char	   *message;
+	bool		builtin;		/* registered by the install script */
+	List	   *children;		/* ids, in registration order */
+} DbmStored;
 
 /*
  * DbmBody: the stored text of one revision, as needed to run it.
@@ -74,6 +77,48 @@ typedef struct DbmBody
 	char	   *downgrade_sql;	/* NULL = irreversible */
 	char	   *checksum;
 } DbmBody;
+
+/*
+ * DbmLastRun: the latest dbmigrate.log row of a revision, when that row left
+ * it applied (an upgrade, or a stamp with a checksum).  A later downgrade or
+ * un-stamp means no run describes the revision any more.
+ */
+typedef struct DbmLastRun
+{
+	char	   *key;			/* revision id */
+	TimestampTz started_at;
+	char	   *run_by;
+	char	   *checksum;
+} DbmLastRun;
+
+/*
+ * DbmRevisionRow: one row of dbmigrate.revision for the read-only calls, as
+ * Datums ready for their result rows.  Valid only during the callback (or,
+ * from dbm_read_revision_row, until SPI_finish).
+ */
+typedef enum DbmRevisionColumn
+{
+	DBM_REV_MESSAGE,			/* text */
+	DBM_REV_REGISTERED_AT,		/* timestamptz */
+	DBM_REV_REGISTERED_BY,		/* name */
+	DBM_REV_UPGRADE_SQL,		/* text; NULL unless the text was asked for */
+	DBM_REV_DOWNGRADE_SQL,		/* text */
+	DBM_REV_CHECKSUM,			/* text */
+	DBM_REV_NCOLUMNS
+} DbmRevisionColumn;
+
+typedef struct DbmRevisionRow
+{
+	char	   *id;
+	Datum		values[DBM_REV_NCOLUMNS];
+	bool		nulls[DBM_REV_NCOLUMNS];
+} DbmRevisionRow;
+
+typedef void (*DbmRevisionFn) (DbmRevisionRow *row, void *arg);
+
+/* dbmigrate.log's columns, in order, as migrate_log returns them */
+#define DBM_LOG_NCOLUMNS 8
+typedef void (*DbmLogRowFn) (Datum *values, bool *nulls, void *arg);
 
 /*
  * DbmLogBatch: log rows collected during one call and written at its end,
@@ -89,61 +134,53 @@ typedef struct DbmLogBatch
 	int			count;
 } DbmLogBatch;
 
-/*
- * A dbmigrate.log row that leaves its revision applied: an upgrade, or a stamp
- * with a checksum (a stamp without one un-applied the revision).  The latest
- * such row of an applied revision records the text that was applied.
- */
-#define DBM_LOG_ROW_APPLIES \
-	"(operation OPERATOR(pg_catalog.<>) 'downgrade' AND checksum IS NOT NULL)"
+/* SPI */
+extern char *dbm_spi_text(HeapTuple tup, TupleDesc desc, int col);
+extern uint64 dbm_spi_run(const char *sql, int nargs, Oid *argtypes, Datum *values,
+						  bool read_only, long tcount, int expected, const char *what);
 
-/* graph.c */
-extern DbmGraph *dbm_graph_load(DbmRead mode);
-extern int	dbm_graph_find(DbmGraph *g, const char *id);
-extern int	dbm_graph_index(DbmGraph *g, const char *id);
-extern void dbm_revision_vanished(const char *id) pg_attribute_noreturn();
-extern void dbm_graph_mark_ancestors(DbmGraph *g, int start, bool *mark);
-extern void dbm_graph_mark_descendants(DbmGraph *g, int start, bool *mark);
-extern void dbm_graph_mark_heads(DbmGraph *g, bool *mark);
-extern bool *dbm_graph_applied(DbmGraph *g, List *current);
-extern List *dbm_graph_known(DbmGraph *g, List *current, List **missing);
-extern List *dbm_graph_maximal(DbmGraph *g, const bool *set);
-extern List *dbm_graph_heads(DbmGraph *g);
-extern int	dbm_graph_resolve(DbmGraph *g, const char *target);
-extern List *dbm_graph_ids(DbmGraph *g, List *indexes);
-extern int	dbm_parse_count(const char *s, const char *target);
-extern void dbm_check_single_head(List *heads);
-extern int	dbm_graph_single_head(DbmGraph *g);
-extern int	dbm_graph_position(DbmGraph *g, const char *target);
-
-/* catalog.c */
-extern void dbm_exec_write(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
-						   Datum *values, const char *nulls, int expected, const char *table);
-extern SPIPlanPtr dbm_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes);
-extern HTAB *dbm_string_hash(const char *name, long nelem, Size entrysize);
-extern int	dbm_plan_settings_begin(void);
-extern void dbm_plan_settings_end(int nestlevel);
-extern int	dbm_spi_execute_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
-								 bool read_only, long tcount);
-extern List *dbm_query_ids(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes,
-						   Datum *values, DbmRead mode);
+/* the graph and the version */
+extern int	dbm_read_edges(DbmRead mode, char ***ids, List ***parents);
 extern List *dbm_read_current(DbmRead mode);
 extern List *dbm_read_heads(DbmRead mode);
 extern void dbm_write_current(List *ids);
-extern bool dbm_list_equal_ids(List *a, List *b);
-extern bool dbm_list_has_id(List *ids, const char *id);
-extern Datum dbm_ids_to_array(List *ids);
-extern List *dbm_array_to_ids(ArrayType *arr);
+
+/* revisions, for registration */
+extern DbmStored *dbm_read_stored(const char *id);
+extern List *dbm_read_unregistered(List *ids);
+extern List *dbm_read_children(const char *id);
+extern void dbm_insert_revision(const DbmDefinition *def, bool builtin);
+extern void dbm_update_definition(const DbmDefinition *def, bool parents_changed);
+extern void dbm_restore_text(const DbmDefinition *def);
+extern void dbm_update_message(const char *id, const char *message);
+extern void dbm_delete_revision(const char *id);
+extern void dbm_clear_heads(List *ids);
+extern void dbm_recompute_heads(List *ids);
+extern void dbm_note_builtin_override(const char *id);
+
+/* revisions, for running them */
 extern DbmBody *dbm_read_bodies(List *ids, HTAB **byid);
 extern DbmBody *dbm_body_lookup(HTAB *byid, const char *id);
 extern HTAB *dbm_read_checksums(List *ids);
-extern HTAB *dbm_last_run_checksums(List *ids);
-extern char *dbm_last_run_checksum(const char *id);
+extern List *dbm_read_irreversible(List *ids);
+
+/* revisions, for the read-only calls */
+extern void dbm_scan_revisions(bool newest_first, bool with_text, DbmRevisionFn fn, void *arg);
+extern bool dbm_read_revision_row(const char *id, DbmRevisionRow *row);
+
+/* the log */
+extern HTAB *dbm_read_last_runs(List *ids, DbmRead mode);
+extern HTAB *dbm_read_all_last_runs(DbmRead mode);
+extern DbmLastRun *dbm_last_run(HTAB *runs, const char *id);
+extern void dbm_scan_log(DbmLogRowFn fn, void *arg);
 extern void dbm_log_init(DbmLogBatch *batch);
 extern void dbm_log_add(DbmLogBatch *batch, const char *revision, const char *operation,
 						TimestampTz started_at, TimestampTz finished_at,
 						const char *checksum);
 extern void dbm_log_write(DbmLogBatch *batch);
-extern char *dbm_spi_text(HeapTuple tup, TupleDesc desc, int col);
+
+/* health() */
+extern Datum dbm_health_document(const char *status, List *current, List *heads, int pending,
+								 List *problems);
 
 #endif							/* DBMIGRATE_CATALOG_H */

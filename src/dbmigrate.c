@@ -38,6 +38,7 @@
 #include "utils/rel.h"
 
 #include "dbmigrate.h"
+#include "runner.h"
 
 DBM_MODULE_MAGIC;
 
@@ -302,8 +303,9 @@ dbm_may_read_migration_sql(void)
 }
 
 /*
- * dbm_text_arg
- *		Argument argno as a C string; NULL is refused with SQLSTATE 22004.
+ * dbm_text_arg / dbm_text_arg_or_null
+ *		Argument argno as a C string; NULL is refused with SQLSTATE 22004, or
+ *		returned as NULL.
  */
 char *
 dbm_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
@@ -315,24 +317,10 @@ dbm_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
-/*
- * dbm_join_ids
- *		Join a list of C strings, each double-quoted, with sep.
- */
 char *
-dbm_join_ids(List *ids, const char *sep)
+dbm_text_arg_or_null(FunctionCallInfo fcinfo, int argno)
 {
-	StringInfoData buf;
-	ListCell   *lc;
-
-	initStringInfo(&buf);
-	foreach(lc, ids)
-	{
-		if (buf.len > 0)
-			appendStringInfoString(&buf, sep);
-		appendStringInfo(&buf, "\"%s\"", (const char *) lfirst(lc));
-	}
-	return buf.data;
+	return PG_ARGISNULL(argno) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
 /*
@@ -355,4 +343,25 @@ dbm_spi_finish(void)
 
 	if (rc != SPI_OK_FINISH)
 		elog(ERROR, "SPI_finish failed: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * dbm_call_begin / dbm_call_end
+ *		Open a function's session with dbmigrate's tables: SPI connected, then
+ *		the owner context (dbm_enter_owner); and close it in reverse order.
+ *		Whatever the function returns must be copied out of SPI's memory
+ *		before dbm_call_end.
+ */
+void
+dbm_call_begin(DbmCall *call)
+{
+	dbm_spi_connect();
+	dbm_enter_owner(&call->owner);
+}
+
+void
+dbm_call_end(DbmCall *call)
+{
+	dbm_leave_owner(&call->owner);
+	dbm_spi_finish();
 }

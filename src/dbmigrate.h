@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * dbmigrate.h
- *	  Declarations shared by the dbmigrate modules: GUCs, the extension-owner
- *	  context used for bookkeeping, the run lock, and small helpers.
+ *	  dbmigrate.c: GUCs, the extension-owner context used for bookkeeping,
+ *	  the run lock, the session of a SQL-callable function with SPI, and
+ *	  argument helpers.
  *
  * Copyright (c) 2026, dbmigrate developers
  *
@@ -18,6 +19,7 @@
 #include "funcapi.h"
 #include "nodes/nodes.h"
 #include "nodes/pg_list.h"
+#include "utils/guc.h"
 #include "utils/tuplestore.h"
 
 #include "compat.h"
@@ -62,29 +64,30 @@ typedef struct DbmOwnerContext
 	int			guc_nestlevel;
 } DbmOwnerContext;
 
+/*
+ * DbmCall: a SQL-callable function's session with dbmigrate's tables: SPI
+ * connected and the owner context entered (dbm_call_begin), both undone by
+ * dbm_call_end.  Migration steps leave the owner context in between
+ * (dbm_leave_owner / dbm_enter_owner on call->owner).
+ */
+typedef struct DbmCall
+{
+	DbmOwnerContext owner;
+} DbmCall;
+
 /* dbmigrate.c */
 extern void dbm_guc_set(const char *name, const char *value, GucContext context);
 extern void dbm_guc_set_lock_timeout(int ms);
 extern void dbm_enter_owner(DbmOwnerContext *ctx);
 extern void dbm_leave_owner(DbmOwnerContext *ctx);
 extern void dbm_begin_state_change(const char *funcname, bool allow_in_step);
+extern void dbm_call_begin(DbmCall *call);
+extern void dbm_call_end(DbmCall *call);
 extern Tuplestorestate *dbm_init_srf(FunctionCallInfo fcinfo, TupleDesc *tupdesc);
 extern bool dbm_may_read_migration_sql(void);
 extern char *dbm_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname);
-extern char *dbm_join_ids(List *ids, const char *sep);
+extern char *dbm_text_arg_or_null(FunctionCallInfo fcinfo, int argno);
 extern void dbm_spi_connect(void);
 extern void dbm_spi_finish(void);
-
-/* runner.c */
-extern void dbm_runner_init(void);
-
-/* sqlcheck.c */
-extern char *dbm_checksum(const char *upgrade_sql, const char *downgrade_sql);
-extern void dbm_check_revision_id(const char *id, const char *what);
-extern void dbm_check_migration_sql(const char *sql, const char *revision,
-									const char *direction);
-typedef void (*DbmStatementFn) (Node *stmt, const char *text, int len, void *arg);
-extern void dbm_foreach_statement(const char *sql, const char *revision, const char *direction,
-								  DbmStatementFn fn, void *arg, int *nstatements);
 
 #endif							/* DBMIGRATE_H */

@@ -16,12 +16,9 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
-#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "tcop/dest.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -29,6 +26,11 @@
 
 #include "dbmigrate.h"
 #include "catalog.h"
+#include "graph.h"
+#include "idlist.h"
+#include "runner.h"
+#include "sqlcheck.h"
+#include "target.h"
 
 /* forward declarations */
 
@@ -54,24 +56,20 @@ static void dbm_hide_sql(ErrorData *edata, DbmStepInfo *info, MemoryContext cxt)
 static void dbm_emit_log_hook(ErrorData *edata);
 static void dbm_run_sql(const char *sql, DbmStepInfo *info);
 static void dbm_run_statement(Node *stmt, const char *text, int len, void *arg);
-static char *dbm_node_parents_text(DbmGraph *g, int idx);
-static void dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
+static void dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_base,
 						  Tuplestorestate *store, TupleDesc desc);
-static bool *dbm_plan_upgrade(DbmGraph *g, bool *applied, const char *target);
-static List *dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, int nsteps,
-									  const char *target);
-static List *dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const char *target);
-static void dbm_check_reversible(List *ids, const char *target);
-static Datum dbm_downgrade(FunctionCallInfo fcinfo, int nsteps, const char *target);
+static bool *dbm_plan_upgrade(DbmGraph *g, bool *applied, const DbmTarget *t);
+static List *dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current,
+									  const DbmTarget *t);
+static List *dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const DbmTarget *t);
+static void dbm_check_reversible(List *ids, const DbmTarget *t);
+static Datum dbm_downgrade(FunctionCallInfo fcinfo, const DbmTarget *t);
 
 /* SQL-callable functions */
 PG_FUNCTION_INFO_V1(dbmigrate_migrate_upgrade);
 PG_FUNCTION_INFO_V1(dbmigrate_migrate_downgrade);
 PG_FUNCTION_INFO_V1(dbmigrate_migrate_downgrade_to);
 PG_FUNCTION_INFO_V1(dbmigrate_migrate_stamp);
-
-/* global variables */
-static SPIPlanPtr dbm_plan_irreversible = NULL;
 
 /*
  * dbm_step_error_callback
@@ -314,25 +312,6 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
 }
 
 /*
- * dbm_node_parents_text
- *		"a, b" for a revision's parents, "base" for a root.
- */
-static char *
-dbm_node_parents_text(DbmGraph *g, int idx)
-{
-	DbmNode    *node = &g->nodes[idx];
-	StringInfoData buf;
-	int			k;
-
-	if (node->nparents == 0)
-		return pstrdup("base");
-	initStringInfo(&buf);
-	for (k = 0; k < node->nparents; k++)
-		appendStringInfo(&buf, "%s%s", k ? ", " : "", g->nodes[node->parents[k]].id);
-	return buf.data;
-}
-
-/*
  * dbm_run_steps
  *		Run steps (node indexes, in execution order), reading revision text
  *		DBM_CHUNK revisions at a time into a context reset between chunks;
@@ -341,7 +320,7 @@ dbm_node_parents_text(DbmGraph *g, int idx)
  *		end of each chunk, so memory stays bounded however many steps run.
  */
 static void
-dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
+dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_base,
 			  Tuplestorestate *store, TupleDesc desc)
 {
 	DbmLogBatch logbatch;
@@ -365,17 +344,16 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 		List	   *ids = NIL;
 		HTAB	   *byid;
 		HTAB	   *runs;
-		DbmOwnerContext oc;
 		int			i;
 
 		oldcxt = MemoryContextSwitchTo(chunkcxt);
 		dbm_log_init(log);
 		for (i = start; i < end; i++)
 			ids = lappend(ids, g->nodes[list_nth_int(steps, i)].id);
-		dbm_enter_owner(&oc);
+		dbm_enter_owner(&call->owner);
 		(void) dbm_read_bodies(ids, &byid);
-		runs = upgrade ? NULL : dbm_last_run_checksums(ids);
-		dbm_leave_owner(&oc);
+		runs = upgrade ? NULL : dbm_read_last_runs(ids, DBM_READ_LATEST);
+		dbm_leave_owner(&call->owner);
 
 		for (i = start; i < end; i++)
 		{
@@ -403,10 +381,13 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 								   body->checksum, checksum),
 						 errhint("Register the intended text again with migrate_register().")));
 
-			/* undo only what was applied: the definition must be the one that ran */
+			/*
+			 * undo only what was applied: the definition must be the one that
+			 * ran
+			 */
 			if (!upgrade)
 			{
-				DbmBody    *run = dbm_body_lookup(runs, id);
+				DbmLastRun *run = dbm_last_run(runs, id);
 				char	   *ran = run ? run->checksum : NULL;
 
 				if (ran != NULL && strcmp(ran, body->checksum) != 0)
@@ -422,8 +403,8 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 
 			info.direction = upgrade ? "upgrade" : "downgrade";
 			info.revision = id;
-			info.from = upgrade ? dbm_node_parents_text(g, idx) : id;
-			info.to = upgrade ? id : dbm_node_parents_text(g, idx);
+			info.from = upgrade ? dbm_graph_parents_text(g, idx) : id;
+			info.to = upgrade ? id : dbm_graph_parents_text(g, idx);
 			info.from_base = from_base;
 			info.hide_sql = hide_sql;
 			info.statement = 0;
@@ -463,10 +444,14 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 			MemoryContextSwitchTo(chunkcxt);
 			MemoryContextReset(stepcxt);
 		}
-		/* the chunk's log rows, in execution order, in the caller's transaction */
-		dbm_enter_owner(&oc);
+
+		/*
+		 * the chunk's log rows, in execution order, in the caller's
+		 * transaction
+		 */
+		dbm_enter_owner(&call->owner);
 		dbm_log_write(log);
-		dbm_leave_owner(&oc);
+		dbm_leave_owner(&call->owner);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextReset(chunkcxt);
 	}
@@ -476,99 +461,88 @@ dbm_run_steps(DbmGraph *g, List *steps, bool upgrade, bool from_base,
 
 /*
  * dbm_plan_upgrade
- *		The applied set after upgrading to target: applied plus the target
+ *		The applied set after upgrading to target t: applied plus the target
  *		revisions and their ancestors.
  */
 static bool *
-dbm_plan_upgrade(DbmGraph *g, bool *applied, const char *target)
+dbm_plan_upgrade(DbmGraph *g, bool *applied, const DbmTarget *t)
 {
 	bool	   *want = palloc(sizeof(bool) * Max(g->n, 1));
 	int			i;
+	int			s;
 
 	memcpy(want, applied, sizeof(bool) * g->n);
 
-	if (strcmp(target, "base") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"base\" is not an upgrade target"),
-				 errhint("To undo every revision, call migrate_downgrade('base').")));
-	if (target[0] == '-')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" is not an upgrade target", target),
-				 errhint("To move back, call migrate_downgrade('%s').", target)));
-
-	if (strcmp(target, "heads") == 0)
+	if (t->kind == DBM_TARGET_HEADS)
+	{
 		dbm_graph_mark_heads(g, want);
-	else if (target[0] == '+')
-	{
-		int			n = dbm_parse_count(target + 1, target);
-		int			s;
-
-		for (s = 0; s < n; s++)
-		{
-			List	   *heads = dbm_graph_maximal(g, want);
-			List	   *cands = NIL;
-			ListCell   *lc;
-
-			if (heads == NIL)
-			{
-				for (i = 0; i < g->n; i++)
-				{
-					CHECK_FOR_INTERRUPTS();
-					if (g->nodes[i].nparents == 0)
-						cands = list_append_unique_int(cands, i);
-				}
-			}
-			else
-				foreach(lc, heads)
-				{
-					DbmNode    *h = &g->nodes[dbm_graph_index(g, (const char *) lfirst(lc))];
-					int			k;
-
-					for (k = 0; k < h->nchildren; k++)
-						if (!want[h->children[k]])
-							cands = list_append_unique_int(cands, h->children[k]);
-				}
-
-			if (cands == NIL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("relative target \"%s\" goes past the head", target),
-						 errdetail_plural("Only %d step can be taken from the current revision.",
-										  "Only %d steps can be taken from the current revision.",
-										  s, s)));
-			if (list_length(cands) > 1)
-				ereport(ERROR,
-						(errcode(ERRCODE_CARDINALITY_VIOLATION),
-						 errmsg("relative target \"%s\" is ambiguous: the path forks", target),
-						 errdetail("Step %d could go to: %s.", s + 1,
-								   dbm_join_ids(dbm_graph_ids(g, cands), ", ")),
-						 errhint("Name the revision to upgrade to.")));
-			dbm_graph_mark_ancestors(g, linitial_int(cands), want);
-		}
+		return want;
 	}
-	else
+	if (t->kind != DBM_TARGET_FORWARD)
 	{
-		int			idx = dbm_graph_position(g, target);
+		dbm_graph_mark_ancestors(g, dbm_target_position(g, t), want);
+		return want;
+	}
 
-		if (idx >= 0)
-			dbm_graph_mark_ancestors(g, idx, want);
+	/* "+N": N single steps from the current revisions */
+	for (s = 0; s < t->steps; s++)
+	{
+		List	   *heads = dbm_graph_maximal(g, want);
+		List	   *cands = NIL;
+		ListCell   *lc;
+
+		if (heads == NIL)
+		{
+			for (i = 0; i < g->n; i++)
+			{
+				CHECK_FOR_INTERRUPTS();
+				if (g->nodes[i].nparents == 0)
+					cands = list_append_unique_int(cands, i);
+			}
+		}
+		else
+		{
+			foreach(lc, heads)
+			{
+				DbmNode    *h = &g->nodes[dbm_graph_index(g, (const char *) lfirst(lc))];
+				int			k;
+
+				for (k = 0; k < h->nchildren; k++)
+					if (!want[h->children[k]])
+						cands = list_append_unique_int(cands, h->children[k]);
+			}
+		}
+
+		if (cands == NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("relative target \"%s\" goes past the head", t->text),
+					 errdetail_plural("Only %d step can be taken from the current revision.",
+									  "Only %d steps can be taken from the current revision.",
+									  s, s)));
+		if (list_length(cands) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_CARDINALITY_VIOLATION),
+					 errmsg("relative target \"%s\" is ambiguous: the path forks", t->text),
+					 errdetail("Step %d could go to: %s.", s + 1,
+							   dbm_join_ids(dbm_graph_ids(g, cands), ", ")),
+					 errhint("Name the revision to upgrade to.")));
+		dbm_graph_mark_ancestors(g, linitial_int(cands), want);
 	}
 	return want;
 }
 
 /*
  * dbm_plan_downgrade_steps
- *		Steps (in execution order) for a relative downgrade of nsteps from the
+ *		Steps (in execution order) for a relative downgrade "-N" from the
  *		current revision.  Each step undoes the one current head; several
  *		current heads make the move ambiguous (21000).
  */
 static List *
-dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, int nsteps,
-						 const char *target)
+dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, const DbmTarget *t)
 {
 	int		   *nchild = palloc0(sizeof(int) * Max(g->n, 1));
+	int			nsteps = t->steps;
 	List	   *heads = NIL;
 	List	   *steps = NIL;
 	int			napplied = 0;
@@ -609,11 +583,12 @@ dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, int nsteps,
 		int			hidx;
 		int			k;
 
+		CHECK_FOR_INTERRUPTS();
 		if (list_length(heads) > 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_CARDINALITY_VIOLATION),
 					 errmsg("relative downgrade \"%s\" is ambiguous: %d revisions are current",
-							target, list_length(heads)),
+							t->text, list_length(heads)),
 					 s == 0 ?
 					 errdetail("Current: %s.", dbm_join_ids(dbm_graph_ids(g, heads), ", ")) :
 					 errdetail_plural("After %d step. Current: %s.",
@@ -638,36 +613,24 @@ dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, int nsteps,
 
 /*
  * dbm_plan_downgrade_target
- *		Steps (in execution order: newest first) for downgrading to target:
+ *		Steps (in execution order: newest first) for downgrading to target t:
  *		exactly the applied revisions that descend from it (Alembic's rule);
  *		other branches stay applied.  "base" undoes everything.
  */
 static List *
-dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const char *target)
+dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const DbmTarget *t)
 {
 	bool	   *remove = palloc0(sizeof(bool) * Max(g->n, 1));
 	List	   *steps = NIL;
 	int			i;
 
-	if (strcmp(target, "base") == 0)
+	if (t->kind == DBM_TARGET_BASE)
 		memcpy(remove, applied, sizeof(bool) * g->n);
 	else
 	{
-		int			idx;
+		int			idx = dbm_target_position(g, t);
 		int			k;
 
-		if (target[0] == '+')
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"%s\" is not a downgrade target", target),
-					 errhint("To move forward, call migrate_upgrade('%s').", target)));
-		if (strcmp(target, "heads") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"heads\" is not a downgrade target"),
-					 errhint("Name a revision, \"-N\" or \"base\".")));
-
-		idx = dbm_graph_position(g, target);
 		if (!applied[idx])
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -701,21 +664,10 @@ dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const char *target)
  *		has a NULL downgrade_sql; ids are in execution order.
  */
 static void
-dbm_check_reversible(List *ids, const char *target)
+dbm_check_reversible(List *ids, const DbmTarget *t)
 {
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		values[1];
+	List	   *irreversible = dbm_read_irreversible(ids);
 	ListCell   *lc;
-	List	   *irreversible = NIL;
-
-	values[0] = dbm_ids_to_array(ids);
-	irreversible = dbm_query_ids(&dbm_plan_irreversible,
-								 "SELECT revision FROM dbmigrate.revision "
-								 "WHERE revision OPERATOR(pg_catalog.=) ANY ($1) "
-								 "AND downgrade_sql IS NULL",
-								 1, argtypes, values, DBM_READ_LATEST);
-	if (irreversible == NIL)
-		return;
 
 	/* report the first one the downgrade would reach */
 	foreach(lc, ids)
@@ -726,14 +678,14 @@ dbm_check_reversible(List *ids, const char *target)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("revision \"%s\" is irreversible", id),
-					 target[0] == '-' ?
+					 t->kind == DBM_TARGET_BACKWARD ?
 					 errdetail_plural("Its downgrade_sql is NULL and downgrading %d step would have "
 									  "to undo it; nothing was run.",
 									  "Its downgrade_sql is NULL and downgrading %d steps would have "
 									  "to undo it; nothing was run.",
-									  atoi(target + 1), atoi(target + 1)) :
+									  t->steps, t->steps) :
 					 errdetail("Its downgrade_sql is NULL and downgrading to \"%s\" would have to undo it; "
-							   "nothing was run.", target),
+							   "nothing was run.", t->text),
 					 errhint("Downgrade to a revision after it, or move the version without running "
 							 "SQL with migrate_stamp().")));
 	}
@@ -753,115 +705,104 @@ dbm_check_reversible(List *ids, const char *target)
 Datum
 dbmigrate_migrate_upgrade(PG_FUNCTION_ARGS)
 {
-	char	   *target = dbm_text_arg(fcinfo, 0, "target");
+	DbmTarget	t = dbm_target_parse(dbm_text_arg(fcinfo, 0, "target"), DBM_OP_UPGRADE);
 	TupleDesc	desc;
 	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
-	DbmOwnerContext oc;
+	DbmCall		call;
 	List	   *current;
 	DbmGraph   *g;
 	bool	   *applied;
 	bool	   *want;
+	bool		done;
 	List	   *steps = NIL;
 	List	   *after;
 	int			i;
 
 	dbm_begin_state_change("migrate_upgrade", false);
-	dbm_spi_connect();
-	dbm_enter_owner(&oc);
+	dbm_call_begin(&call);
 	current = dbm_read_current(DBM_READ_LATEST);
 
 	/* nothing pending must not mean reading the whole graph */
-	if (strcmp(target, "head") == 0 || strcmp(target, "heads") == 0)
+	if (t.kind == DBM_TARGET_HEAD || t.kind == DBM_TARGET_HEADS)
 	{
 		List	   *heads = dbm_read_heads(DBM_READ_LATEST);
 
-		if (strcmp(target, "head") == 0)
-			dbm_check_single_head(heads);
-		if (dbm_list_equal_ids(current, heads))
-		{
-			dbm_leave_owner(&oc);
-			dbm_spi_finish();
-			return (Datum) 0;
-		}
+		if (t.kind == DBM_TARGET_HEAD)
+			dbm_require_single_head(heads, DBM_OP_UPGRADE);
+		done = dbm_list_equal_ids(current, heads);
 	}
-	else if (dbm_list_has_id(current, target))
+	else
+		done = t.kind == DBM_TARGET_REVISION && dbm_list_has_id(current, t.revision);
+	if (done)
 	{
-		dbm_leave_owner(&oc);
-		dbm_spi_finish();
+		dbm_call_end(&call);
 		return (Datum) 0;
 	}
 
 	g = dbm_graph_load(DBM_READ_LATEST);
 	applied = dbm_graph_applied(g, current);
-	want = dbm_plan_upgrade(g, applied, target);
+	want = dbm_plan_upgrade(g, applied, &t);
 	for (i = 0; i < g->n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (want[i] && !applied[i])
 			steps = lappend_int(steps, i);
 	}
-	dbm_leave_owner(&oc);
+	dbm_leave_owner(&call.owner);
 
-	dbm_run_steps(g, steps, true, current == NIL, store, desc);
+	dbm_run_steps(&call, g, steps, true, current == NIL, store, desc);
 
-	dbm_enter_owner(&oc);
+	dbm_enter_owner(&call.owner);
 	after = dbm_graph_maximal(g, want);
 	if (!dbm_list_equal_ids(after, current))
 		dbm_write_current(after);
-	dbm_leave_owner(&oc);
-	dbm_spi_finish();
+	dbm_call_end(&call);
 	return (Datum) 0;
 }
 
 /*
  * dbm_downgrade
- *		Shared body of both migrate_downgrade forms: nsteps > 0 for a
- *		relative move, else target.
+ *		Shared body of both migrate_downgrade forms.
  */
 static Datum
-dbm_downgrade(FunctionCallInfo fcinfo, int nsteps, const char *target)
+dbm_downgrade(FunctionCallInfo fcinfo, const DbmTarget *t)
 {
 	TupleDesc	desc;
 	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
-	DbmOwnerContext oc;
+	DbmCall		call;
 	List	   *current;
 	DbmGraph   *g;
 	bool	   *applied;
 	List	   *steps;
 
 	dbm_begin_state_change("migrate_downgrade", false);
-	dbm_spi_connect();
-	dbm_enter_owner(&oc);
+	dbm_call_begin(&call);
 	current = dbm_read_current(DBM_READ_LATEST);
 
 	/* downgrading to a revision that is already a current head does nothing */
-	if (nsteps == 0 && dbm_list_has_id(current, target))
+	if (t->kind == DBM_TARGET_REVISION && dbm_list_has_id(current, t->revision))
 	{
-		dbm_leave_owner(&oc);
-		dbm_spi_finish();
+		dbm_call_end(&call);
 		return (Datum) 0;
 	}
 
 	g = dbm_graph_load(DBM_READ_LATEST);
 	applied = dbm_graph_applied(g, current);
-	if (nsteps > 0)
-		steps = dbm_plan_downgrade_steps(g, applied, current, nsteps, target);
+	if (t->kind == DBM_TARGET_BACKWARD)
+		steps = dbm_plan_downgrade_steps(g, applied, current, t);
 	else
-		steps = dbm_plan_downgrade_target(g, applied, target);
+		steps = dbm_plan_downgrade_target(g, applied, t);
 
 	if (steps != NIL)
-		dbm_check_reversible(dbm_graph_ids(g, steps), target);
-	dbm_leave_owner(&oc);
+		dbm_check_reversible(dbm_graph_ids(g, steps), t);
+	dbm_leave_owner(&call.owner);
 
-	dbm_run_steps(g, steps, false, false, store, desc);
+	dbm_run_steps(&call, g, steps, false, false, store, desc);
 
+	dbm_enter_owner(&call.owner);
 	if (steps != NIL)
-	{
-		dbm_enter_owner(&oc);
 		dbm_write_current(dbm_graph_maximal(g, applied));
-		dbm_leave_owner(&oc);
-	}
-	dbm_spi_finish();
+	dbm_call_end(&call);
 	return (Datum) 0;
 }
 
@@ -878,6 +819,7 @@ Datum
 dbmigrate_migrate_downgrade(PG_FUNCTION_ARGS)
 {
 	int32		nsteps;
+	DbmTarget	t;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -890,7 +832,8 @@ dbmigrate_migrate_downgrade(PG_FUNCTION_ARGS)
 				 errmsg("steps must be at least 1, not %d", nsteps),
 				 errhint("migrate_downgrade(2) undoes the two newest revisions; "
 						 "migrate_downgrade('base') undoes all of them.")));
-	return dbm_downgrade(fcinfo, nsteps, psprintf("-%d", nsteps));
+	t = dbm_target_steps_back(nsteps);
+	return dbm_downgrade(fcinfo, &t);
 }
 
 /*
@@ -904,15 +847,9 @@ dbmigrate_migrate_downgrade(PG_FUNCTION_ARGS)
 Datum
 dbmigrate_migrate_downgrade_to(PG_FUNCTION_ARGS)
 {
-	char	   *target = dbm_text_arg(fcinfo, 0, "target");
+	DbmTarget	t = dbm_target_parse(dbm_text_arg(fcinfo, 0, "target"), DBM_OP_DOWNGRADE);
 
-	if (target[0] == '-')
-	{
-		int			n = dbm_parse_count(target + 1, target);
-
-		return dbm_downgrade(fcinfo, n, target);
-	}
-	return dbm_downgrade(fcinfo, 0, target);
+	return dbm_downgrade(fcinfo, &t);
 }
 
 /*
@@ -928,8 +865,8 @@ dbmigrate_migrate_downgrade_to(PG_FUNCTION_ARGS)
 Datum
 dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 {
-	char	   *target = dbm_text_arg(fcinfo, 0, "target");
-	DbmOwnerContext oc;
+	DbmTarget	t = dbm_target_parse(dbm_text_arg(fcinfo, 0, "target"), DBM_OP_STAMP);
+	DbmCall		call;
 	DbmGraph   *g;
 	List	   *missing;
 	List	   *added = NIL;
@@ -941,23 +878,15 @@ dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 	int			i;
 
 	dbm_begin_state_change("migrate_stamp", false);
-	dbm_spi_connect();
-	dbm_enter_owner(&oc);
+	dbm_call_begin(&call);
 	g = dbm_graph_load(DBM_READ_LATEST);
 	before = dbm_graph_applied(g, dbm_graph_known(g, dbm_read_current(DBM_READ_LATEST), &missing));
 	after = palloc0(sizeof(bool) * Max(g->n, 1));
 
-	if (strcmp(target, "heads") == 0)
+	if (t.kind == DBM_TARGET_HEADS)
 		dbm_graph_mark_heads(g, after);
-	else if (strcmp(target, "base") != 0)
-	{
-		if (target[0] == '+' || target[0] == '-')
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"%s\" is not a stamp target", target),
-					 errhint("Name a revision, \"head\", \"heads\" or \"base\".")));
-		dbm_graph_mark_ancestors(g, dbm_graph_position(g, target), after);
-	}
+	else if (t.kind != DBM_TARGET_BASE)
+		dbm_graph_mark_ancestors(g, dbm_target_position(g, &t), after);
 
 	for (i = 0; i < g->n; i++)
 	{
@@ -989,7 +918,6 @@ dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 	}
 	dbm_write_current(dbm_graph_maximal(g, after));
 	dbm_log_write(&log);
-	dbm_leave_owner(&oc);
-	dbm_spi_finish();
+	dbm_call_end(&call);
 	PG_RETURN_VOID();
 }

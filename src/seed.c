@@ -78,15 +78,12 @@ PG_FUNCTION_INFO_V1(dbmigrate_seed_users);
 static char *
 dbm_pgcrypto_schema(void)
 {
-	int			rc;
 	char	   *nsp;
 
-	rc = SPI_execute("SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e "
-					 "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
-					 "WHERE e.extname OPERATOR(pg_catalog.=) 'pgcrypto'", true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_extension: %s", SPI_result_code_string(rc));
-	if (SPI_processed != 1)
+	if (dbm_spi_run("SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e "
+					"JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace "
+					"WHERE e.extname OPERATOR(pg_catalog.=) 'pgcrypto'",
+					0, NULL, NULL, true, 1, SPI_OK_SELECT, "read pg_extension") != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("extension \"pgcrypto\" is not installed"),
@@ -128,7 +125,6 @@ dbm_seed_check_table(Oid relid, const char *users, bool reset)
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1];
 	AclMode		need = ACL_INSERT | ACL_SELECT | (reset ? ACL_DELETE : 0);
-	int			rc;
 
 	if (pg_class_aclmask(relid, GetUserId(), need, ACLMASK_ALL) != need)
 		ereport(ERROR,
@@ -149,17 +145,15 @@ dbm_seed_check_table(Oid relid, const char *users, bool reset)
 						 "call seed_users().")));
 
 	values[0] = ObjectIdGetDatum(relid);
-	rc = SPI_execute_with_args("SELECT pg_catalog.string_agg(c.c, ', ' ORDER BY c.n) "
-							   "FROM pg_catalog.unnest(ARRAY['username', 'email', 'hashed_password', "
-							   "'full_name', 'is_active', 'is_superuser', 'is_verified']::pg_catalog.text[]) "
-							   "WITH ORDINALITY AS c(c, n) "
-							   "WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a "
-							   "  WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum > 0 "
-							   "    AND NOT a.attisdropped "
-							   "    AND a.attname OPERATOR(pg_catalog.=) c.c::pg_catalog.name)",
-							   1, argtypes, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read pg_attribute: %s", SPI_result_code_string(rc));
+	(void) dbm_spi_run("SELECT pg_catalog.string_agg(c.c, ', ' ORDER BY c.n) "
+					   "FROM pg_catalog.unnest(ARRAY['username', 'email', 'hashed_password', "
+					   "'full_name', 'is_active', 'is_superuser', 'is_verified']::pg_catalog.text[]) "
+					   "WITH ORDINALITY AS c(c, n) "
+					   "WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a "
+					   "  WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attnum > 0 "
+					   "    AND NOT a.attisdropped "
+					   "    AND a.attname OPERATOR(pg_catalog.=) c.c::pg_catalog.name)",
+					   1, argtypes, values, true, 1, SPI_OK_SELECT, "read pg_attribute");
 	{
 		char	   *missing = dbm_spi_text(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
@@ -173,14 +167,11 @@ dbm_seed_check_table(Oid relid, const char *users, bool reset)
 	}
 	SPI_freetuptable(SPI_tuptable);
 
-	rc = SPI_execute_with_args("SELECT t.tgname::pg_catalog.text FROM pg_catalog.pg_trigger t "
-							   "WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND NOT t.tgisinternal "
-							   "AND t.tgdeferrable AND t.tgenabled OPERATOR(pg_catalog.<>) 'D' "
-							   "ORDER BY 1 LIMIT 1",
-							   1, argtypes, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_trigger: %s", SPI_result_code_string(rc));
-	if (SPI_processed > 0)
+	if (dbm_spi_run("SELECT t.tgname::pg_catalog.text FROM pg_catalog.pg_trigger t "
+					"WHERE t.tgrelid OPERATOR(pg_catalog.=) $1 AND NOT t.tgisinternal "
+					"AND t.tgdeferrable AND t.tgenabled OPERATOR(pg_catalog.<>) 'D' "
+					"ORDER BY 1 LIMIT 1",
+					1, argtypes, values, true, 1, SPI_OK_SELECT, "read pg_trigger") > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("seed_users() does not write to %s: it has the deferrable trigger \"%s\"",
@@ -231,8 +222,8 @@ dbmigrate_seed_users(PG_FUNCTION_ARGS)
 	int			sec_context;
 	int			owner_sec_context;
 	int			nestlevel;
-	int			rc;
 	int			i;
+	uint64		missing;
 	uint64		inserted;
 	Datum		hashes;
 
@@ -285,14 +276,12 @@ dbmigrate_seed_users(PG_FUNCTION_ARGS)
 	{
 		/* nothing missing: done, without paying for four bcrypt rounds */
 		SetUserIdAndSecContext(owner, owner_sec_context);
-		rc = SPI_execute_with_args(psprintf("SELECT 1 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) "
-											"AS a(u, e) WHERE " DBM_SEED_MISSING,
-											users),
-								   2, argtypes, args, NULL, false, 1);
+		missing = dbm_spi_run(psprintf("SELECT 1 FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) "
+									   "AS a(u, e) WHERE " DBM_SEED_MISSING,
+									   users),
+							  2, argtypes, args, false, 1, SPI_OK_SELECT, "read the users table");
 		SetUserIdAndSecContext(caller, sec_context);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "could not read %s: %s", users, SPI_result_code_string(rc));
-		if (SPI_processed == 0)
+		if (missing == 0)
 		{
 			dbm_spi_finish();
 			AtEOXact_GUC(true, nestlevel);
@@ -304,13 +293,11 @@ dbmigrate_seed_users(PG_FUNCTION_ARGS)
 	 * The hashes, computed as the caller: pgcrypto may sit in a schema the
 	 * table's owner cannot use.
 	 */
-	rc = SPI_execute_with_args(psprintf("SELECT pg_catalog.array_agg(%s.crypt(p.p, %s.gen_salt('bf', %d)) "
-										"ORDER BY p.n) "
-										"FROM pg_catalog.unnest($1) WITH ORDINALITY AS p(p, n)",
-										crypto, crypto, DBM_BCRYPT_COST),
-							   1, &argtypes[2], &args[2], NULL, false, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not hash the seed passwords: %s", SPI_result_code_string(rc));
+	(void) dbm_spi_run(psprintf("SELECT pg_catalog.array_agg(%s.crypt(p.p, %s.gen_salt('bf', %d)) "
+								"ORDER BY p.n) "
+								"FROM pg_catalog.unnest($1) WITH ORDINALITY AS p(p, n)",
+								crypto, crypto, DBM_BCRYPT_COST),
+					   1, &argtypes[2], &args[2], false, 1, SPI_OK_SELECT, "hash the seed passwords");
 	{
 		bool		isnull;
 
@@ -324,27 +311,22 @@ dbmigrate_seed_users(PG_FUNCTION_ARGS)
 	SetUserIdAndSecContext(owner, owner_sec_context);
 	if (reset)
 	{
-		rc = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE username OPERATOR(pg_catalog.=) ANY ($1)",
-											users),
-								   1, argtypes, args, NULL, false, 0);
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "could not delete seed accounts: %s", SPI_result_code_string(rc));
+		(void) dbm_spi_run(psprintf("DELETE FROM %s WHERE username OPERATOR(pg_catalog.=) ANY ($1)",
+									users),
+						   1, argtypes, args, false, 0, SPI_OK_DELETE, "delete seed accounts");
 	}
-	rc = SPI_execute_with_args(psprintf("INSERT INTO %s "
-										"(username, email, hashed_password, full_name, "
-										" is_active, is_superuser, is_verified) "
-										"SELECT a.u, a.e, a.p, a.f, true, a.s, true "
-										"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
-										"     pg_catalog.unnest($4), pg_catalog.unnest($5)) "
-										"     WITH ORDINALITY AS a(u, e, p, f, s, n) "
-										"WHERE " DBM_SEED_MISSING " "
-										"ORDER BY a.n "
-										"ON CONFLICT DO NOTHING",
-										users, users),
-							   5, argtypes, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not insert seed accounts: %s", SPI_result_code_string(rc));
-	inserted = SPI_processed;
+	inserted = dbm_spi_run(psprintf("INSERT INTO %s "
+									"(username, email, hashed_password, full_name, "
+									" is_active, is_superuser, is_verified) "
+									"SELECT a.u, a.e, a.p, a.f, true, a.s, true "
+									"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3), "
+									"     pg_catalog.unnest($4), pg_catalog.unnest($5)) "
+									"     WITH ORDINALITY AS a(u, e, p, f, s, n) "
+									"WHERE " DBM_SEED_MISSING " "
+									"ORDER BY a.n "
+									"ON CONFLICT DO NOTHING",
+									users, users),
+						   5, argtypes, args, false, 0, SPI_OK_INSERT, "insert seed accounts");
 	SetUserIdAndSecContext(caller, sec_context);
 	dbm_spi_finish();
 	AtEOXact_GUC(true, nestlevel);

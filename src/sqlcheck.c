@@ -30,6 +30,7 @@
 
 
 #include "dbmigrate.h"
+#include "sqlcheck.h"
 
 /* forward declarations */
 typedef struct DbmParseContext
@@ -37,7 +38,8 @@ typedef struct DbmParseContext
 	const char *sql;			/* the whole migration text */
 	const char *revision;
 	const char *direction;
-	int			char_offset;	/* characters of sql before the piece being parsed */
+	int			char_offset;	/* characters of sql before the piece being
+								 * parsed */
 } DbmParseContext;
 
 /*
@@ -362,7 +364,8 @@ dbm_foreach_piece(const char *sql, int total, DbmPieceFn fn, void *arg,
 		else if (tok == tok_atomic && prev == tok_begin)
 			atomic++;
 		else if (prev == tok_as || prev == '.')
-			;					/* a label such as "AS end" or "t.end", not a keyword */
+			;					/* a label such as "AS end" or "t.end", not a
+								 * keyword */
 		else if (atomic > 0 && tok == tok_case)
 			cases++;
 		else if (atomic > 0 && tok == tok_end)
@@ -412,7 +415,8 @@ typedef struct DbmStatementWalk
 	void	   *arg;
 	MemoryContext parsecxt;
 	int			total;			/* strlen of the whole text */
-	int			counted_bytes;	/* pc.char_offset = characters in sql[0, counted_bytes) */
+	int			counted_bytes;	/* pc.char_offset = characters in sql[0,
+								 * counted_bytes) */
 	int		   *nstatements;	/* set before the first call, when not NULL */
 } DbmStatementWalk;
 
@@ -454,20 +458,21 @@ dbm_walk_piece(const char *sql, int start, int len, void *arg)
 		walk->fn(((RawStmt *) linitial(stmts))->stmt, sql, len, walk->arg);
 	else
 		foreach(lc, stmts)
-		{
-			RawStmt    *rs = (RawStmt *) lfirst(lc);
-			const char *text = piece + rs->stmt_location;
-			int			tlen = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(text);
+	{
+		RawStmt    *rs = (RawStmt *) lfirst(lc);
+		const char *text = piece + rs->stmt_location;
+		int			tlen = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(text);
 
-			CHECK_FOR_INTERRUPTS();
-			/* leading whitespace between statements is not part of the next one */
-			while (tlen > 0 && (*text == ' ' || *text == '\n' || *text == '\r' || *text == '\t'))
-			{
-				text++;
-				tlen--;
-			}
-			walk->fn(rs->stmt, text, tlen, walk->arg);
+		CHECK_FOR_INTERRUPTS();
+		/* leading whitespace between statements is not part of the next one */
+		while (tlen > 0 && (*text == ' ' || *text == '\n' || *text == '\r' || *text == '\t'))
+		{
+			text	  ++;
+
+			tlen--;
 		}
+		walk->fn(rs->stmt, text, tlen, walk->arg);
+	}
 	MemoryContextReset(walk->parsecxt);
 }
 
@@ -579,8 +584,10 @@ dbm_drops_dbmigrate(Node *stmt)
 		ListCell   *lc;
 
 		foreach(lc, ((DropStmt *) stmt)->objects)
+		{
 			if (IsA(lfirst(lc), String) && strcmp(strVal(lfirst(lc)), "dbmigrate") == 0)
 				return true;
+		}
 	}
 	if (IsA(stmt, AlterExtensionStmt))
 		return strcmp(((AlterExtensionStmt *) stmt)->extname, "dbmigrate") == 0;

@@ -15,20 +15,19 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "access/xact.h"
-#include "catalog/pg_type.h"
-#include "common/hashfn.h"
-#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 #include "dbmigrate.h"
 #include "catalog.h"
+#include "graph.h"
+#include "idlist.h"
+#include "sqlcheck.h"
+#include "target.h"
 
 /* forward declarations */
 
@@ -39,18 +38,38 @@ typedef struct DbmProblem
 	char	   *problem;
 } DbmProblem;
 
-/* Last run of each revision, from dbmigrate.log */
-typedef struct DbmLastRun
+/* What dbm_find_problems' scan needs */
+typedef struct DbmValidateState
 {
-	char	   *key;
-	TimestampTz started_at;
-	char	   *run_by;
-	char	   *checksum;
-} DbmLastRun;
+	DbmGraph   *g;
+	bool	   *applied;
+	HTAB	   *runs;
+	List	   *problems;
+	MemoryContext cxt;			/* where problems are kept */
+} DbmValidateState;
 
-static HTAB *dbm_read_last_runs(void);
-static DbmLastRun *dbm_last_run(HTAB *runs, const char *id);
+/* What migrate_history's scan needs */
+typedef struct DbmHistoryState
+{
+	DbmGraph   *g;
+	List	   *current;
+	bool	   *applied;
+	HTAB	   *runs;
+	Tuplestorestate *store;
+	TupleDesc	desc;
+} DbmHistoryState;
+
+/* Output of migrate_log's scan */
+typedef struct DbmRowsOut
+{
+	Tuplestorestate *store;
+	TupleDesc	desc;
+} DbmRowsOut;
+
+static void dbm_validate_row(DbmRevisionRow *row, void *arg);
 static List *dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending);
+static void dbm_history_row(DbmRevisionRow *row, void *arg);
+static void dbm_log_row(Datum *values, bool *nulls, void *arg);
 static void dbm_put_ids(Tuplestorestate *store, TupleDesc desc, List *ids);
 static Datum dbm_node_array(DbmGraph *g, int *idx, int n);
 static void dbm_require_show_privilege(void);
@@ -63,14 +82,6 @@ PG_FUNCTION_INFO_V1(dbmigrate_migrate_show);
 PG_FUNCTION_INFO_V1(dbmigrate_migrate_log);
 PG_FUNCTION_INFO_V1(dbmigrate_migrate_validate);
 PG_FUNCTION_INFO_V1(dbmigrate_health);
-
-/* global variables: plans kept for the life of the backend */
-static SPIPlanPtr dbm_plan_last_runs = NULL;
-static SPIPlanPtr dbm_plan_history = NULL;
-static SPIPlanPtr dbm_plan_show = NULL;
-static SPIPlanPtr dbm_plan_log = NULL;
-static SPIPlanPtr dbm_plan_all_bodies = NULL;
-static SPIPlanPtr dbm_plan_health = NULL;
 
 static void
 dbm_put_ids(Tuplestorestate *store, TupleDesc desc, List *ids)
@@ -118,78 +129,68 @@ dbm_require_show_privilege(void)
 						 "GRANT EXECUTE ON FUNCTION dbmigrate.migrate_show(text).")));
 }
 
-
 /*
- * dbm_read_last_runs
- *		For each revision whose latest log row applied it (an upgrade, or a
- *		stamp with a checksum), that row.  A later downgrade, or a stamp that
- *		un-applied it, means the earlier run no longer describes it.
+ * dbm_validate_row
+ *		A dbm_scan_revisions callback: the problem of one applied revision
+ *		whose stored text no longer hashes to the checksum recorded when it
+ *		was applied (or, with no such log row, when it was registered).
  */
-static HTAB *
-dbm_read_last_runs(void)
+static void
+dbm_validate_row(DbmRevisionRow *row, void *arg)
 {
-	HTAB	   *runs;
-	int			rc;
-	uint64		i;
+	DbmValidateState *state = (DbmValidateState *) arg;
+	int			idx = dbm_graph_find(state->g, row->id);
+	char	   *now;
+	char	   *stored;
+	char	   *problem = NULL;
+	DbmLastRun *run;
+	DbmProblem *p;
+	MemoryContext oldcxt;
 
-	runs = dbm_string_hash("dbmigrate last runs", 256, sizeof(DbmLastRun));
+	if (idx < 0 || !state->applied[idx])
+		return;
+	now = dbm_checksum(TextDatumGetCString(row->values[DBM_REV_UPGRADE_SQL]),
+					   row->nulls[DBM_REV_DOWNGRADE_SQL] ? NULL :
+					   TextDatumGetCString(row->values[DBM_REV_DOWNGRADE_SQL]));
+	stored = TextDatumGetCString(row->values[DBM_REV_CHECKSUM]);
+	run = dbm_last_run(state->runs, row->id);
 
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_last_runs,
-								   "SELECT DISTINCT ON (revision) revision, started_at, run_by::text, checksum, "
-								   DBM_LOG_ROW_APPLIES " "
-								   "FROM dbmigrate.log ORDER BY revision, id DESC",
-								   0, NULL),
-						  NULL, NULL, DBM_SPI_READ_ONLY(DBM_READ_SNAPSHOT), 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.log: %s", SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *id = dbm_spi_text(tup, desc, 1);
-		DbmLastRun *run;
-		bool		isnull;
-
-		CHECK_FOR_INTERRUPTS();
-		/* the latest event was a downgrade or an un-stamp: no run counts */
-		if (!DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull)))
-			continue;
-		run = hash_search(runs, &id, HASH_ENTER, NULL);
-		run->started_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
-		run->run_by = dbm_spi_text(tup, desc, 3);
-		run->checksum = dbm_spi_text(tup, desc, 4);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	return runs;
-}
-
-static DbmLastRun *
-dbm_last_run(HTAB *runs, const char *id)
-{
-	return hash_search(runs, &id, HASH_FIND, NULL);
+	if (run != NULL && run->checksum != NULL && strcmp(run->checksum, now) != 0)
+		problem = psprintf("stored text differs from the text that ran: checksum %s when run, %s now",
+						   run->checksum, now);
+	else if (strcmp(stored, now) != 0)
+		problem = psprintf("stored text was changed outside dbmigrate: checksum %s registered, %s now",
+						   stored, now);
+	if (problem == NULL)
+		return;
+	oldcxt = MemoryContextSwitchTo(state->cxt);
+	p = palloc(sizeof(DbmProblem));
+	p->revision = state->g->nodes[idx].id;
+	p->problem = pstrdup(problem);
+	state->problems = lappend(state->problems, p);
+	MemoryContextSwitchTo(oldcxt);
 }
 
 /*
  * dbm_find_problems
  *		What migrate_validate reports (and, when pending is not NULL, how many
  *		registered revisions are not applied): current revisions that are not
- *		registered, and applied revisions whose stored text no longer hashes
- *		to the checksum recorded when they were applied (or, with no such log
- *		row, when they were registered).
+ *		registered, and applied revisions whose stored text does not match
+ *		(dbm_validate_row).  The text is streamed: memory stays bounded
+ *		however much SQL is stored.
  */
 static List *
 dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending)
 {
-	List	   *problems = NIL;
+	DbmValidateState state;
 	List	   *missing;
-	List	   *known = dbm_graph_known(g, current, &missing);
-	bool	   *applied = dbm_graph_applied(g, known);
 	ListCell   *lc;
-	MemoryContext outer;
-	MemoryContext batchcxt;
-	Portal		portal;
-	int			nestlevel;
-	uint64		i;
+
+	memset(&state, 0, sizeof(state));
+	state.g = g;
+	state.applied = dbm_graph_applied(g, dbm_graph_known(g, current, &missing));
+	state.runs = runs;
+	state.cxt = CurrentMemoryContext;
 
 	if (pending != NULL)
 	{
@@ -199,7 +200,7 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending)
 		for (k = 0; k < g->n; k++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			if (!applied[k])
+			if (!state.applied[k])
 				(*pending)++;
 		}
 	}
@@ -210,68 +211,11 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending)
 
 		p->revision = (char *) lfirst(lc);
 		p->problem = pstrdup("current revision is not registered");
-		problems = lappend(problems, p);
+		state.problems = lappend(state.problems, p);
 	}
 
-	/* stream the text through a cursor: memory stays bounded however much SQL is stored */
-	outer = CurrentMemoryContext;
-	batchcxt = AllocSetContextCreate(outer, "dbmigrate validate batch", ALLOCSET_DEFAULT_SIZES);
-	nestlevel = dbm_plan_settings_begin();
-	portal = SPI_cursor_open(NULL,
-							 dbm_plan(&dbm_plan_all_bodies,
-									  "SELECT revision, upgrade_sql, downgrade_sql, checksum "
-									  "FROM dbmigrate.revision ORDER BY seq",
-									  0, NULL),
-							 NULL, NULL, DBM_SPI_READ_ONLY(DBM_READ_SNAPSHOT));
-	dbm_plan_settings_end(nestlevel);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, 100);
-		MemoryContextSwitchTo(batchcxt);
-		if (SPI_processed == 0)
-			break;
-		for (i = 0; i < SPI_processed; i++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			char	   *id = dbm_spi_text(tup, desc, 1);
-			int			idx = dbm_graph_find(g, id);
-			char	   *now;
-			char	   *stored;
-			char	   *problem = NULL;
-			DbmLastRun *run;
-
-			CHECK_FOR_INTERRUPTS();
-			if (idx < 0 || !applied[idx])
-				continue;
-			now = dbm_checksum(dbm_spi_text(tup, desc, 2), dbm_spi_text(tup, desc, 3));
-			stored = dbm_spi_text(tup, desc, 4);
-			run = dbm_last_run(runs, id);
-
-			if (run != NULL && run->checksum != NULL && strcmp(run->checksum, now) != 0)
-				problem = psprintf("stored text differs from the text that ran: checksum %s when run, %s now",
-								   run->checksum, now);
-			else if (strcmp(stored, now) != 0)
-				problem = psprintf("stored text was changed outside dbmigrate: checksum %s registered, %s now",
-								   stored, now);
-			if (problem != NULL)
-			{
-				DbmProblem *p = MemoryContextAlloc(outer, sizeof(DbmProblem));
-
-				p->revision = g->nodes[idx].id;
-				p->problem = MemoryContextStrdup(outer, problem);
-				MemoryContextSwitchTo(outer);
-				problems = lappend(problems, p);
-				MemoryContextSwitchTo(batchcxt);
-			}
-		}
-		SPI_freetuptable(SPI_tuptable);
-		MemoryContextReset(batchcxt);
-	}
-	MemoryContextSwitchTo(outer);
-	SPI_cursor_close(portal);
-	MemoryContextDelete(batchcxt);
-	return problems;
+	dbm_scan_revisions(false, true, dbm_validate_row, &state);
+	return state.problems;
 }
 
 /*
@@ -285,13 +229,11 @@ dbmigrate_migrate_current(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
 	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
-	DbmOwnerContext oc;
+	DbmCall		call;
 
-	dbm_spi_connect();
-	dbm_enter_owner(&oc);
+	dbm_call_begin(&call);
 	dbm_put_ids(store, desc, dbm_read_current(DBM_READ_SNAPSHOT));
-	dbm_leave_owner(&oc);
-	dbm_spi_finish();
+	dbm_call_end(&call);
 	return (Datum) 0;
 }
 
@@ -305,14 +247,51 @@ dbmigrate_migrate_heads(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
 	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
-	DbmOwnerContext oc;
+	DbmCall		call;
 
-	dbm_spi_connect();
-	dbm_enter_owner(&oc);
+	dbm_call_begin(&call);
 	dbm_put_ids(store, desc, dbm_read_heads(DBM_READ_SNAPSHOT));
-	dbm_leave_owner(&oc);
-	dbm_spi_finish();
+	dbm_call_end(&call);
 	return (Datum) 0;
+}
+
+/*
+ * dbm_history_row
+ *		A dbm_scan_revisions callback: migrate_history's row for a revision.
+ */
+static void
+dbm_history_row(DbmRevisionRow *row, void *arg)
+{
+	DbmHistoryState *state = (DbmHistoryState *) arg;
+	DbmGraph   *g = state->g;
+	int			idx = dbm_graph_index(g, row->id);
+	DbmNode    *node = &g->nodes[idx];
+	DbmLastRun *run = state->applied[idx] ? dbm_last_run(state->runs, row->id) : NULL;
+	Datum		values[14];
+	bool		nulls[14];
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = CStringGetTextDatum(row->id);
+	values[1] = dbm_node_array(g, node->parents, node->nparents);
+	values[2] = row->values[DBM_REV_MESSAGE];
+	nulls[2] = row->nulls[DBM_REV_MESSAGE];
+	values[3] = BoolGetDatum(state->applied[idx]);
+	values[4] = BoolGetDatum(node->nchildren == 0);
+	values[5] = BoolGetDatum(dbm_list_has_id(state->current, row->id));
+	values[6] = BoolGetDatum(node->nchildren > 1);
+	values[7] = BoolGetDatum(node->nparents > 1);
+	values[8] = run ? TimestampTzGetDatum(run->started_at) : (Datum) 0;
+	nulls[8] = run == NULL;
+	values[9] = run ? DirectFunctionCall1(namein, CStringGetDatum(run->run_by)) : (Datum) 0;
+	nulls[9] = run == NULL;
+	values[10] = row->values[DBM_REV_REGISTERED_AT];
+	values[11] = row->values[DBM_REV_UPGRADE_SQL];
+	nulls[11] = row->nulls[DBM_REV_UPGRADE_SQL];
+	values[12] = row->values[DBM_REV_DOWNGRADE_SQL];
+	nulls[12] = row->nulls[DBM_REV_DOWNGRADE_SQL];
+	values[13] = row->values[DBM_REV_CHECKSUM];
+	nulls[13] = row->nulls[DBM_REV_CHECKSUM];
+	tuplestore_putvalues(state->store, state->desc, values, nulls);
 }
 
 /*
@@ -323,83 +302,28 @@ dbmigrate_migrate_heads(PG_FUNCTION_ARGS)
  *
  *		Alembic's "history --verbose --indicate-current": every registered
  *		revision, newest first in topological (registration) order.  The SQL
- *		and checksum columns are filled only when verbose.
+ *		and checksum columns are filled only when verbose.  Errors: 42501
+ *		verbose without the right to read migration SQL.
  */
 Datum
 dbmigrate_migrate_history(PG_FUNCTION_ARGS)
 {
 	bool		verbose = PG_ARGISNULL(0) ? false : PG_GETARG_BOOL(0);
-	TupleDesc	desc;
-	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
-	DbmOwnerContext oc;
-	DbmGraph   *g;
-	List	   *current;
+	DbmHistoryState state;
 	List	   *missing;
-	bool	   *applied;
-	HTAB	   *runs;
-	int			rc;
-	uint64		i;
-	Oid			argtypes[1] = {BOOLOID};
-	Datum		args[1];
+	DbmCall		call;
 
 	if (verbose)
 		dbm_require_show_privilege();
 
-	dbm_spi_connect();
-	dbm_enter_owner(&oc);
-	g = dbm_graph_load(DBM_READ_SNAPSHOT);
-	current = dbm_graph_known(g, dbm_read_current(DBM_READ_SNAPSHOT), &missing);
-	applied = dbm_graph_applied(g, current);
-	runs = dbm_read_last_runs();
-
-	args[0] = BoolGetDatum(verbose);
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_history,
-								   "SELECT revision, message, registered_at, "
-								   "CASE WHEN $1 THEN upgrade_sql END, "
-								   "CASE WHEN $1 THEN downgrade_sql END, "
-								   "CASE WHEN $1 THEN checksum END "
-								   "FROM dbmigrate.revision ORDER BY seq DESC",
-								   1, argtypes),
-						  args, NULL, DBM_SPI_READ_ONLY(DBM_READ_SNAPSHOT), 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
-
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	sdesc = SPI_tuptable->tupdesc;
-		char	   *id = dbm_spi_text(tup, sdesc, 1);
-		int			idx = dbm_graph_index(g, id);
-		DbmNode    *node = &g->nodes[idx];
-		DbmLastRun *run = applied[idx] ? dbm_last_run(runs, id) : NULL;
-		Datum		values[14];
-		bool		nulls[14];
-		bool		isnull;
-		int			c;
-
-		CHECK_FOR_INTERRUPTS();
-		memset(nulls, 0, sizeof(nulls));
-		values[0] = CStringGetTextDatum(id);
-		values[1] = dbm_node_array(g, node->parents, node->nparents);
-		values[2] = SPI_getbinval(tup, sdesc, 2, &nulls[2]);
-		values[3] = BoolGetDatum(applied[idx]);
-		values[4] = BoolGetDatum(node->nchildren == 0);
-		values[5] = BoolGetDatum(dbm_list_has_id(current, id));
-		values[6] = BoolGetDatum(node->nchildren > 1);
-		values[7] = BoolGetDatum(node->nparents > 1);
-		values[8] = run ? TimestampTzGetDatum(run->started_at) : (Datum) 0;
-		nulls[8] = run == NULL;
-		values[9] = run ? DirectFunctionCall1(namein, CStringGetDatum(run->run_by)) : (Datum) 0;
-		nulls[9] = run == NULL;
-		values[10] = SPI_getbinval(tup, sdesc, 3, &isnull);
-		for (c = 0; c < 3; c++)
-			values[11 + c] = SPI_getbinval(tup, sdesc, 4 + c, &nulls[11 + c]);
-		tuplestore_putvalues(store, desc, values, nulls);
-	}
-	SPI_freetuptable(SPI_tuptable);
-
-	dbm_leave_owner(&oc);
-	dbm_spi_finish();
+	state.store = dbm_init_srf(fcinfo, &state.desc);
+	dbm_call_begin(&call);
+	state.g = dbm_graph_load(DBM_READ_SNAPSHOT);
+	state.current = dbm_graph_known(state.g, dbm_read_current(DBM_READ_SNAPSHOT), &missing);
+	state.applied = dbm_graph_applied(state.g, state.current);
+	state.runs = dbm_read_all_last_runs(DBM_READ_SNAPSHOT);
+	dbm_scan_revisions(true, verbose, dbm_history_row, &state);
+	dbm_call_end(&call);
 	return (Datum) 0;
 }
 
@@ -410,72 +334,72 @@ dbmigrate_migrate_history(PG_FUNCTION_ARGS)
  *		registered_at, registered_by, applied_at)
  *
  *		Alembic's "show": one revision in full, named by id, unique prefix,
- *		"head" or "<rev>+N".  Errors: 22004, 42704, 21000.
+ *		"head" or "<rev>+N".  Errors: 22004, 22023 another kind of target,
+ *		42704, 21000.
  */
 Datum
 dbmigrate_migrate_show(PG_FUNCTION_ARGS)
 {
-	char	   *target = dbm_text_arg(fcinfo, 0, "target");
+	DbmTarget	t = dbm_target_parse(dbm_text_arg(fcinfo, 0, "target"), DBM_OP_SHOW);
 	TupleDesc	desc;
 	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
-	DbmOwnerContext oc;
+	DbmCall		call;
 	DbmGraph   *g;
 	List	   *current;
 	List	   *missing;
 	bool	   *applied;
-	HTAB	   *runs;
 	DbmNode    *node;
 	DbmLastRun *run;
+	DbmRevisionRow row;
 	int			idx;
-	int			rc;
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1];
 	Datum		values[13];
 	bool		nulls[13];
 
-	dbm_spi_connect();
-	dbm_enter_owner(&oc);
+	dbm_call_begin(&call);
 	g = dbm_graph_load(DBM_READ_SNAPSHOT);
-	idx = dbm_graph_position(g, target);
+	idx = dbm_target_position(g, &t);
 	node = &g->nodes[idx];
 	current = dbm_graph_known(g, dbm_read_current(DBM_READ_SNAPSHOT), &missing);
 	applied = dbm_graph_applied(g, current);
-	runs = dbm_read_last_runs();
-	run = applied[idx] ? dbm_last_run(runs, node->id) : NULL;
-
-	args[0] = CStringGetTextDatum(node->id);
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_show,
-								   "SELECT message, upgrade_sql, downgrade_sql, checksum, "
-								   "registered_at, registered_by "
-								   "FROM dbmigrate.revision WHERE revision OPERATOR(pg_catalog.=) $1",
-								   1, argtypes),
-						  args, NULL, DBM_SPI_READ_ONLY(DBM_READ_SNAPSHOT), 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.revision: %s", SPI_result_code_string(rc));
-	if (SPI_processed != 1)
+	run = applied[idx] ?
+		dbm_last_run(dbm_read_last_runs(list_make1(node->id), DBM_READ_SNAPSHOT), node->id) : NULL;
+	if (!dbm_read_revision_row(node->id, &row))
 		dbm_revision_vanished(node->id);
 
 	memset(nulls, 0, sizeof(nulls));
 	values[0] = CStringGetTextDatum(node->id);
 	values[1] = dbm_node_array(g, node->parents, node->nparents);
 	values[2] = dbm_node_array(g, node->children, node->nchildren);
-	values[3] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &nulls[3]);
-	values[4] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &nulls[4]);
-	values[5] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &nulls[5]);
-	values[6] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &nulls[6]);
+	values[3] = row.values[DBM_REV_MESSAGE];
+	nulls[3] = row.nulls[DBM_REV_MESSAGE];
+	values[4] = row.values[DBM_REV_UPGRADE_SQL];
+	nulls[4] = row.nulls[DBM_REV_UPGRADE_SQL];
+	values[5] = row.values[DBM_REV_DOWNGRADE_SQL];
+	nulls[5] = row.nulls[DBM_REV_DOWNGRADE_SQL];
+	values[6] = row.values[DBM_REV_CHECKSUM];
+	nulls[6] = row.nulls[DBM_REV_CHECKSUM];
 	values[7] = BoolGetDatum(applied[idx]);
 	values[8] = BoolGetDatum(node->nchildren == 0);
 	values[9] = BoolGetDatum(dbm_list_has_id(current, node->id));
-	values[10] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &nulls[10]);
-	values[11] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &nulls[11]);
+	values[10] = row.values[DBM_REV_REGISTERED_AT];
+	values[11] = row.values[DBM_REV_REGISTERED_BY];
 	values[12] = run ? TimestampTzGetDatum(run->started_at) : (Datum) 0;
 	nulls[12] = run == NULL;
 	tuplestore_putvalues(store, desc, values, nulls);
-	SPI_freetuptable(SPI_tuptable);
-
-	dbm_leave_owner(&oc);
-	dbm_spi_finish();
+	dbm_call_end(&call);
 	return (Datum) 0;
+}
+
+/*
+ * dbm_log_row
+ *		A dbm_scan_log callback: the row as migrate_log returns it.
+ */
+static void
+dbm_log_row(Datum *values, bool *nulls, void *arg)
+{
+	DbmRowsOut *out = (DbmRowsOut *) arg;
+
+	tuplestore_putvalues(out->store, out->desc, values, nulls);
 }
 
 /*
@@ -489,35 +413,13 @@ dbmigrate_migrate_show(PG_FUNCTION_ARGS)
 Datum
 dbmigrate_migrate_log(PG_FUNCTION_ARGS)
 {
-	TupleDesc	desc;
-	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
-	DbmOwnerContext oc;
-	int			rc;
-	uint64		i;
+	DbmRowsOut	out;
+	DbmCall		call;
 
-	dbm_spi_connect();
-	dbm_enter_owner(&oc);
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_log,
-								   "SELECT id, revision, operation, started_at, duration, run_by, pid, checksum "
-								   "FROM dbmigrate.log ORDER BY id",
-								   0, NULL),
-						  NULL, NULL, DBM_SPI_READ_ONLY(DBM_READ_SNAPSHOT), 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read dbmigrate.log: %s", SPI_result_code_string(rc));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		Datum		values[8];
-		bool		nulls[8];
-		int			c;
-
-		CHECK_FOR_INTERRUPTS();
-		for (c = 0; c < 8; c++)
-			values[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
-		tuplestore_putvalues(store, desc, values, nulls);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	dbm_leave_owner(&oc);
-	dbm_spi_finish();
+	out.store = dbm_init_srf(fcinfo, &out.desc);
+	dbm_call_begin(&call);
+	dbm_scan_log(dbm_log_row, &out);
+	dbm_call_end(&call);
 	return (Datum) 0;
 }
 
@@ -533,15 +435,15 @@ dbmigrate_migrate_validate(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
 	Tuplestorestate *store = dbm_init_srf(fcinfo, &desc);
-	DbmOwnerContext oc;
+	DbmCall		call;
 	DbmGraph   *g;
 	List	   *problems;
 	ListCell   *lc;
 
-	dbm_spi_connect();
-	dbm_enter_owner(&oc);
+	dbm_call_begin(&call);
 	g = dbm_graph_load(DBM_READ_SNAPSHOT);
-	problems = dbm_find_problems(g, dbm_read_current(DBM_READ_SNAPSHOT), dbm_read_last_runs(), NULL);
+	problems = dbm_find_problems(g, dbm_read_current(DBM_READ_SNAPSHOT),
+								 dbm_read_all_last_runs(DBM_READ_SNAPSHOT), NULL);
 	foreach(lc, problems)
 	{
 		DbmProblem *p = (DbmProblem *) lfirst(lc);
@@ -552,8 +454,7 @@ dbmigrate_migrate_validate(PG_FUNCTION_ARGS)
 		values[1] = CStringGetTextDatum(p->problem);
 		tuplestore_putvalues(store, desc, values, nulls);
 	}
-	dbm_leave_owner(&oc);
-	dbm_spi_finish();
+	dbm_call_end(&call);
 	return (Datum) 0;
 }
 
@@ -570,24 +471,18 @@ dbmigrate_migrate_validate(PG_FUNCTION_ARGS)
 Datum
 dbmigrate_health(PG_FUNCTION_ARGS)
 {
-	DbmOwnerContext oc;
+	DbmCall		call;
 	List	   *current;
 	List	   *heads;
 	List	   *volatile problems = NIL;
 	List	   *volatile problem_texts = NIL;
 	volatile int pending = 0;
-	int			rc;
-	const char *status;
-	Oid			argtypes[5] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID, TEXTARRAYOID};
-	Datum		args[5];
 	Datum		result;
-	bool		isnull;
 	ListCell   *lc;
 	MemoryContext oldcxt;
 	ResourceOwner oldowner;
 
-	dbm_spi_connect();
-	dbm_enter_owner(&oc);
+	dbm_call_begin(&call);
 	current = dbm_read_current(DBM_READ_SNAPSHOT);
 	heads = dbm_read_heads(DBM_READ_SNAPSHOT);
 
@@ -604,7 +499,8 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 		DbmGraph   *g = dbm_graph_load(DBM_READ_SNAPSHOT);
 		int			npending;
 
-		problems = dbm_find_problems(g, current, dbm_read_last_runs(), &npending);
+		problems = dbm_find_problems(g, current, dbm_read_all_last_runs(DBM_READ_SNAPSHOT),
+									 &npending);
 		pending = npending;
 		foreach(lc, problems)
 		{
@@ -627,7 +523,10 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
 
-		/* only a graph that cannot be read is a health finding; cancels etc. propagate */
+		/*
+		 * only a graph that cannot be read is a health finding; cancels etc.
+		 * propagate
+		 */
 		if (edata->sqlerrcode != ERRCODE_DATA_CORRUPTED)
 			ReThrowError(edata);
 		problems = list_make1(edata);
@@ -636,31 +535,8 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 
-	status = problems != NIL ? "unhealthy" : pending > 0 ? "pending" : "healthy";
-	args[0] = CStringGetTextDatum(status);
-	args[1] = dbm_ids_to_array(current);
-	args[2] = dbm_ids_to_array(heads);
-	args[3] = Int32GetDatum(pending);
-	args[4] = dbm_ids_to_array(problem_texts);
-	rc = dbm_spi_execute_plan(dbm_plan(&dbm_plan_health,
-								   "SELECT pg_catalog.jsonb_build_object("
-								   "'status', $1, "
-								   "'database', pg_catalog.current_database(), "
-								   "'current', $2, "
-								   "'heads', $3, "
-								   "'pending', $4, "
-								   "'timestamp', pg_catalog.to_char(pg_catalog.clock_timestamp() "
-								   "    AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
-								   "'version', (SELECT e.extversion FROM pg_catalog.pg_extension e "
-								   "            WHERE e.extname OPERATOR(pg_catalog.=) 'dbmigrate'), "
-								   "'problems', $5)",
-								   5, argtypes),
-						  args, NULL, DBM_SPI_READ_ONLY(DBM_READ_SNAPSHOT), 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not build the health document");
-	result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	result = SPI_datumTransfer(result, false, -1);
-	dbm_leave_owner(&oc);
-	dbm_spi_finish();
+	result = dbm_health_document(problems != NIL ? "unhealthy" : pending > 0 ? "pending" : "healthy",
+								 current, heads, pending, problem_texts);
+	dbm_call_end(&call);
 	PG_RETURN_DATUM(result);
 }

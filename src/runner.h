@@ -1,0 +1,18 @@
+/*-------------------------------------------------------------------------
+ *
+ * runner.h
+ *	  Running migrations (upgrade, downgrade, stamp).
+ *
+ * Copyright (c) 2026, dbmigrate developers
+ *
+ * IDENTIFICATION
+ *	  src/runner.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DBMIGRATE_RUNNER_H
+#define DBMIGRATE_RUNNER_H
+
+extern void dbm_runner_init(void);
+
+#endif							/* DBMIGRATE_RUNNER_H */
