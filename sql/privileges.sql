@@ -16,7 +16,7 @@ SELECT dbmigrate.migrate_unregister('001_initial_migration');
 CREATE ROLE regress_dbm_app NOLOGIN NOSUPERUSER;
 CREATE SCHEMA regress_dbm_app_s AUTHORIZATION regress_dbm_app;
 GRANT USAGE ON SCHEMA dbmigrate TO regress_dbm_app;
-GRANT EXECUTE ON FUNCTION dbmigrate.migrate_register(text, text, text, text, text),
+GRANT EXECUTE ON FUNCTION dbmigrate.migrate_register(text, text, text, text, text, boolean),
     dbmigrate.migrate_upgrade(text) TO regress_dbm_app;
 
 SET ROLE regress_dbm_app;
@@ -244,7 +244,7 @@ SELECT revision, operation FROM dbmigrate.log ORDER BY id;
 SELECT revision FROM dbmigrate.migrate_downgrade('base');
 DROP SCHEMA regress_dbm_app_s;
 REVOKE USAGE ON SCHEMA dbmigrate FROM regress_dbm_app, regress_dbm_intern;
-REVOKE EXECUTE ON FUNCTION dbmigrate.migrate_register(text, text, text, text, text),
+REVOKE EXECUTE ON FUNCTION dbmigrate.migrate_register(text, text, text, text, text, boolean),
     dbmigrate.migrate_upgrade(text) FROM regress_dbm_app;
 DROP ROLE regress_dbm_app;
 DROP ROLE regress_dbm_intern;

@@ -23,7 +23,9 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "catalog/namespace.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -38,8 +40,10 @@ typedef struct DbmQuery
 	SPIPlanPtr	plan;
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[7];
+	Oid			argtypes[8];
 	const char *table;			/* named in errors */
+	const char *sql_1_0;		/* the query on a 1.0 schema, if it differs */
+	SPIPlanPtr	plan_1_0;
 } DbmQuery;
 
 /* Called with each row dbm_scan streams */
@@ -67,17 +71,18 @@ typedef struct DbmBodyEntry
 	"DISTINCT ON (revision) revision, started_at, run_by::pg_catalog.text, checksum, " \
 	DBM_LOG_ROW_APPLIES
 
-#define DBM_REVISION_ROW_COLUMNS(with_text) \
+#define DBM_REVISION_ROW_COLUMNS(with_text, transactional) \
 	"revision, message, registered_at, registered_by, " \
 	"CASE WHEN " with_text " THEN upgrade_sql END, " \
 	"CASE WHEN " with_text " THEN downgrade_sql END, " \
-	"CASE WHEN " with_text " THEN checksum END"
+	"CASE WHEN " with_text " THEN checksum END, " transactional
 
 #define TEXT1 {TEXTOID}
 #define TEXTARRAY1 {TEXTARRAYOID}
 
 /* forward declarations */
 static SPIPlanPtr dbm_plan(DbmQuery *q);
+static SPIPlanPtr *dbm_plan_slot(DbmQuery *q, const char **sql);
 static int	dbm_plan_settings_begin(void);
 static uint64 dbm_exec_read(DbmQuery *q, Datum *values, const char *nulls, DbmRead mode,
 							long tcount);
@@ -109,13 +114,14 @@ static DbmQuery dbm_q_clear_current = {NULL,
 static DbmQuery dbm_q_insert_current = {NULL,
 	"INSERT INTO dbmigrate.version (revision) SELECT pg_catalog.unnest($1)",
 1, TEXTARRAY1, "dbmigrate.version"};
-static DbmQuery dbm_q_stored = {NULL,
-	"SELECT r.down_revisions, r.checksum, r.message, r.builtin, "
-	"ARRAY(SELECT c.revision FROM dbmigrate.revision c "
-	"      WHERE c.down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] "
-	"      ORDER BY c.seq), r.upgrade_sql, r.downgrade_sql "
-	"FROM dbmigrate.revision r WHERE r.revision OPERATOR(pg_catalog.=) $1",
-1, TEXT1, "dbmigrate.revision"};
+#define DBM_STORED(transactional) \
+	"SELECT r.down_revisions, r.checksum, r.message, r.builtin, " \
+	"ARRAY(SELECT c.revision FROM dbmigrate.revision c " \
+	"      WHERE c.down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] " \
+	"      ORDER BY c.seq), r.upgrade_sql, r.downgrade_sql, " transactional " " \
+	"FROM dbmigrate.revision r WHERE r.revision OPERATOR(pg_catalog.=) $1"
+static DbmQuery dbm_q_stored = {NULL, DBM_STORED("r.transactional"),
+1, TEXT1, "dbmigrate.revision", DBM_STORED("true")};
 static DbmQuery dbm_q_unregistered = {NULL,
 	"SELECT p FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(p, n) "
 	"WHERE NOT EXISTS (SELECT 1 FROM dbmigrate.revision r "
@@ -130,20 +136,34 @@ static DbmQuery dbm_q_children = {NULL,
 /* the statement trigger revision_mark_parents clears the parents' is_head */
 static DbmQuery dbm_q_insert_revision = {NULL,
 	"INSERT INTO dbmigrate.revision "
+	"(revision, down_revisions, message, upgrade_sql, downgrade_sql, checksum, builtin, "
+	" transactional) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	8, {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, BOOLOID},
+	"dbmigrate.revision",
+	"INSERT INTO dbmigrate.revision "
 	"(revision, down_revisions, message, upgrade_sql, downgrade_sql, checksum, builtin) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7)",
-7, {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID}, "dbmigrate.revision"};
+"VALUES ($1, $2, $3, $4, $5, $6, $7)"};
 static DbmQuery dbm_q_update_definition = {NULL,
 	"UPDATE dbmigrate.revision SET down_revisions = $2, message = $3, "
 	"upgrade_sql = $4, downgrade_sql = $5, checksum = $6, builtin = false, "
 	"registered_at = pg_catalog.now(), registered_by = pg_catalog.\"session_user\"(), "
+	"seq = CASE WHEN $7 THEN pg_catalog.nextval('dbmigrate.revision_seq_seq') ELSE seq END, "
+	"transactional = $8 "
+	"WHERE revision OPERATOR(pg_catalog.=) $1",
+	8, {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, BOOLOID},
+	"dbmigrate.revision",
+	"UPDATE dbmigrate.revision SET down_revisions = $2, message = $3, "
+	"upgrade_sql = $4, downgrade_sql = $5, checksum = $6, builtin = false, "
+	"registered_at = pg_catalog.now(), registered_by = pg_catalog.\"session_user\"(), "
 	"seq = CASE WHEN $7 THEN pg_catalog.nextval('dbmigrate.revision_seq_seq') ELSE seq END "
-	"WHERE revision OPERATOR(pg_catalog.=) $1",
-7, {TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID}, "dbmigrate.revision"};
+"WHERE revision OPERATOR(pg_catalog.=) $1"};
 static DbmQuery dbm_q_restore_text = {NULL,
+	"UPDATE dbmigrate.revision SET upgrade_sql = $2, downgrade_sql = $3, checksum = $4, "
+	"transactional = $5 WHERE revision OPERATOR(pg_catalog.=) $1",
+	5, {TEXTOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID}, "dbmigrate.revision",
 	"UPDATE dbmigrate.revision SET upgrade_sql = $2, downgrade_sql = $3, checksum = $4 "
-	"WHERE revision OPERATOR(pg_catalog.=) $1",
-4, {TEXTOID, TEXTOID, TEXTOID, TEXTOID}, "dbmigrate.revision"};
+"WHERE revision OPERATOR(pg_catalog.=) $1"};
 static DbmQuery dbm_q_update_message = {NULL,
 	"UPDATE dbmigrate.revision SET message = $2, builtin = false "
 	"WHERE revision OPERATOR(pg_catalog.=) $1",
@@ -164,28 +184,43 @@ static DbmQuery dbm_q_recompute_heads = {NULL,
 static DbmQuery dbm_q_override = {NULL,
 	"INSERT INTO dbmigrate.builtin_override (revision) VALUES ($1) ON CONFLICT DO NOTHING",
 1, TEXT1, "dbmigrate.builtin_override"};
-static DbmQuery dbm_q_bodies = {NULL,
-	"SELECT revision, message, upgrade_sql, downgrade_sql, checksum FROM dbmigrate.revision "
-	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1)",
-1, TEXTARRAY1, "dbmigrate.revision"};
+#define DBM_BODIES(transactional) \
+	"SELECT revision, message, upgrade_sql, downgrade_sql, checksum, " transactional " " \
+	"FROM dbmigrate.revision WHERE revision OPERATOR(pg_catalog.=) ANY ($1)"
+static DbmQuery dbm_q_bodies = {NULL, DBM_BODIES("transactional"),
+1, TEXTARRAY1, "dbmigrate.revision", DBM_BODIES("true")};
 static DbmQuery dbm_q_checksums = {NULL,
 	"SELECT revision, checksum FROM dbmigrate.revision "
 	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1)",
 1, TEXTARRAY1, "dbmigrate.revision"};
+static DbmQuery dbm_q_nontransactional = {NULL,
+	"SELECT revision FROM dbmigrate.revision "
+	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) AND NOT transactional",
+	1, TEXTARRAY1, "dbmigrate.revision",
+	"SELECT revision FROM dbmigrate.revision "
+"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) AND false"};
 static DbmQuery dbm_q_irreversible = {NULL,
 	"SELECT revision FROM dbmigrate.revision "
 	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) AND downgrade_sql IS NULL",
 1, TEXTARRAY1, "dbmigrate.revision"};
 static DbmQuery dbm_q_history = {NULL,
-	"SELECT " DBM_REVISION_ROW_COLUMNS("$1") " FROM dbmigrate.revision ORDER BY seq DESC",
-1, {BOOLOID}, "dbmigrate.revision"};
+	"SELECT " DBM_REVISION_ROW_COLUMNS("$1", "transactional") " FROM dbmigrate.revision "
+	"ORDER BY seq DESC",
+	1, {BOOLOID}, "dbmigrate.revision",
+	"SELECT " DBM_REVISION_ROW_COLUMNS("$1", "true") " FROM dbmigrate.revision "
+"ORDER BY seq DESC"};
 static DbmQuery dbm_q_text = {NULL,
-	"SELECT " DBM_REVISION_ROW_COLUMNS("$1") " FROM dbmigrate.revision ORDER BY seq",
-1, {BOOLOID}, "dbmigrate.revision"};
+	"SELECT " DBM_REVISION_ROW_COLUMNS("$1", "transactional") " FROM dbmigrate.revision "
+	"ORDER BY seq",
+	1, {BOOLOID}, "dbmigrate.revision",
+	"SELECT " DBM_REVISION_ROW_COLUMNS("$1", "true") " FROM dbmigrate.revision "
+"ORDER BY seq"};
 static DbmQuery dbm_q_revision_row = {NULL,
-	"SELECT " DBM_REVISION_ROW_COLUMNS("true") " FROM dbmigrate.revision "
+	"SELECT " DBM_REVISION_ROW_COLUMNS("true", "transactional") " FROM dbmigrate.revision "
 	"WHERE revision OPERATOR(pg_catalog.=) $1",
-1, TEXT1, "dbmigrate.revision"};
+	1, TEXT1, "dbmigrate.revision",
+	"SELECT " DBM_REVISION_ROW_COLUMNS("true", "true") " FROM dbmigrate.revision "
+"WHERE revision OPERATOR(pg_catalog.=) $1"};
 static DbmQuery dbm_q_last_runs = {NULL,
 	"SELECT " DBM_LAST_RUN_COLUMNS " FROM dbmigrate.log "
 	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) ORDER BY revision, id DESC",
@@ -228,22 +263,57 @@ static DbmQuery dbm_q_write_log = {NULL,
 static SPIPlanPtr
 dbm_plan(DbmQuery *q)
 {
-	if (q->plan == NULL)
+	const char *sql;
+	SPIPlanPtr *slot = dbm_plan_slot(q, &sql);
+
+	if (*slot == NULL)
 	{
 		MemoryContext cxt = CurrentMemoryContext;
-		SPIPlanPtr	plan = SPI_prepare(q->sql, q->nargs, q->argtypes);
+		SPIPlanPtr	plan = SPI_prepare(sql, q->nargs, q->argtypes);
 
 		/* SPI returns in its own context; give the caller back its own */
 		MemoryContextSwitchTo(cxt);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-				 q->sql, SPI_result_code_string(SPI_result));
+				 sql, SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(plan) != 0)
 			elog(ERROR, "SPI_keepplan failed");
-		q->plan = plan;
+		*slot = plan;
 	}
-	return q->plan;
+	return *slot;
+}
+
+/*
+ * dbm_plan_slot
+ *		Where q's kept plan lives, and its text, for this database's schema:
+ *		a library of 1.1 runs on a 1.0 schema until ALTER EXTENSION dbmigrate
+ *		UPDATE (and while CREATE EXTENSION runs the 1.0 script).
+ */
+static SPIPlanPtr *
+dbm_plan_slot(DbmQuery *q, const char **sql)
+{
+	if (q->sql_1_0 != NULL && dbm_schema_1_0())
+	{
+		*sql = q->sql_1_0;
+		return &q->plan_1_0;
+	}
+	*sql = q->sql;
+	return &q->plan;
+}
+
+/*
+ * dbm_schema_1_0
+ *		Whether dbmigrate's tables are still those of 1.0: dbmigrate.revision
+ *		has no column transactional.
+ */
+bool
+dbm_schema_1_0(void)
+{
+	Oid			nsp = get_namespace_oid("dbmigrate", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("revision", nsp) : InvalidOid;
+
+	return !OidIsValid(rel) || get_attnum(rel, "transactional") == InvalidAttrNumber;
 }
 
 /*
@@ -316,11 +386,14 @@ static void
 dbm_exec_write(DbmQuery *q, Datum *values, const char *nulls, int expected)
 {
 	int			rc = dbm_exec(q, values, nulls, false, 0);
+	const char *sql;
+	SPIPlanPtr *slot;
 
 	if (rc == expected)
 		return;
-	SPI_freeplan(q->plan);
-	q->plan = NULL;
+	slot = dbm_plan_slot(q, &sql);
+	SPI_freeplan(*slot);
+	*slot = NULL;
 	if (rc >= 0)				/* SPI_OK_REWRITTEN, or another statement */
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -574,7 +647,9 @@ dbm_read_stored(const char *id)
 	st->message = dbm_spi_text(tup, desc, 3);
 	st->builtin = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 	st->children = dbm_array_to_ids(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 5, &isnull)));
-	st->text_checksum = dbm_checksum(dbm_spi_text(tup, desc, 6), dbm_spi_text(tup, desc, 7));
+	st->transactional = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+	st->text_checksum = dbm_checksum_revision(dbm_spi_text(tup, desc, 6), dbm_spi_text(tup, desc, 7),
+											  st->transactional);
 	SPI_freetuptable(SPI_tuptable);
 	return st;
 }
@@ -625,11 +700,12 @@ dbm_definition_values(const DbmDefinition *def, Datum *values, char *nulls)
 static void
 dbm_write_definition(DbmQuery *q, const DbmDefinition *def, bool flag, int expected)
 {
-	Datum		values[7];
-	char		nulls[7] = "       ";
+	Datum		values[8];
+	char		nulls[8] = "        ";
 
 	dbm_definition_values(def, values, nulls);
 	values[6] = BoolGetDatum(flag);
+	values[7] = BoolGetDatum(def->transactional);
 	dbm_exec_write(q, values, nulls, expected);
 }
 
@@ -656,18 +732,20 @@ dbm_update_definition(const DbmDefinition *def, bool parents_changed)
 
 /*
  * dbm_restore_text
- *		Put back a revision's text and checksum, leaving the rest of its row.
+ *		Put back a revision's text, flag and checksum, leaving the rest of its
+ *		row.
  */
 void
 dbm_restore_text(const DbmDefinition *def)
 {
-	Datum		values[4];
-	char		nulls[4] = "    ";
+	Datum		values[5];
+	char		nulls[5] = "     ";
 
 	values[0] = CStringGetTextDatum(def->id);
 	values[1] = CStringGetTextDatum(def->upgrade_sql);
 	values[2] = dbm_text_or_null(def->downgrade_sql, &nulls[2]);
 	values[3] = CStringGetTextDatum(def->checksum);
+	values[4] = BoolGetDatum(def->transactional);
 	dbm_exec_write(&dbm_q_restore_text, values, nulls, SPI_OK_UPDATE);
 }
 
@@ -750,6 +828,7 @@ dbm_read_bodies(List *ids, HTAB **byid)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		DbmBodyEntry *e;
+		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
 		bodies[i].id = dbm_spi_text(tup, desc, 1);
@@ -757,6 +836,7 @@ dbm_read_bodies(List *ids, HTAB **byid)
 		bodies[i].upgrade_sql = dbm_spi_text(tup, desc, 3);
 		bodies[i].downgrade_sql = dbm_spi_text(tup, desc, 4);
 		bodies[i].checksum = dbm_spi_text(tup, desc, 5);
+		bodies[i].transactional = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
 		e = hash_search(*byid, &bodies[i].id, HASH_ENTER, NULL);
 		e->body = &bodies[i];
 	}
@@ -804,6 +884,16 @@ dbm_read_checksums(List *ids)
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return byid;
+}
+
+/*
+ * dbm_read_nontransactional
+ *		Those of ids registered with transactional => false.
+ */
+List *
+dbm_read_nontransactional(List *ids)
+{
+	return dbm_query_ids_of(&dbm_q_nontransactional, ids, DBM_READ_LATEST);
 }
 
 /*

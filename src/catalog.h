@@ -50,7 +50,10 @@ typedef struct DbmDefinition
 	const char *message;
 	const char *upgrade_sql;
 	const char *downgrade_sql;	/* NULL = irreversible */
-	const char *checksum;		/* of upgrade_sql and downgrade_sql */
+	const char *checksum;		/* of the text and the flag
+								 * (dbm_checksum_revision) */
+	bool		transactional;	/* false: run statement by statement at top
+								 * level */
 } DbmDefinition;
 
 /*
@@ -63,6 +66,7 @@ typedef struct DbmStored
 	char	   *text_checksum;	/* of the text stored now */
 	char	   *message;
 	bool		builtin;		/* registered by the install script */
+	bool		transactional;
 	List	   *children;		/* ids, in registration order */
 } DbmStored;
 
@@ -76,6 +80,7 @@ typedef struct DbmBody
 	char	   *upgrade_sql;
 	char	   *downgrade_sql;	/* NULL = irreversible */
 	char	   *checksum;
+	bool		transactional;
 } DbmBody;
 
 /*
@@ -104,6 +109,7 @@ typedef enum DbmRevisionColumn
 	DBM_REV_UPGRADE_SQL,		/* text; NULL unless the text was asked for */
 	DBM_REV_DOWNGRADE_SQL,		/* text */
 	DBM_REV_CHECKSUM,			/* text */
+	DBM_REV_TRANSACTIONAL,		/* boolean */
 	DBM_REV_NCOLUMNS
 } DbmRevisionColumn;
 
@@ -134,6 +140,9 @@ typedef struct DbmLogBatch
 	int			count;
 } DbmLogBatch;
 
+/* the schema */
+extern bool dbm_schema_1_0(void);
+
 /* SPI */
 extern char *dbm_spi_text(HeapTuple tup, TupleDesc desc, int col);
 extern uint64 dbm_spi_run(const char *sql, int nargs, Oid *argtypes, Datum *values,
@@ -163,6 +172,7 @@ extern DbmBody *dbm_read_bodies(List *ids, HTAB **byid);
 extern DbmBody *dbm_body_lookup(HTAB *byid, const char *id);
 extern HTAB *dbm_read_checksums(List *ids);
 extern List *dbm_read_irreversible(List *ids);
+extern List *dbm_read_nontransactional(List *ids);
 
 /* revisions, for the read-only calls */
 extern void dbm_scan_revisions(bool newest_first, bool with_text, DbmRevisionFn fn, void *arg);

@@ -24,7 +24,10 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
+#include "storage/backendid.h"
 #include "tcop/dest.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/tuplestore.h"
@@ -50,6 +53,33 @@
 #define DBM_RAW_PARSE(sql) raw_parser((sql), RAW_PARSE_DEFAULT)
 #else
 #define DBM_RAW_PARSE(sql) raw_parser(sql)
+#endif
+
+/* analyze and rewrite a raw statement with no parameters (15 renamed it) */
+#if PG_VERSION_NUM >= 150000
+#define DBM_ANALYZE_AND_REWRITE(raw, text) \
+	pg_analyze_and_rewrite_fixedparams((raw), (text), NULL, 0, NULL)
+#else
+#define DBM_ANALYZE_AND_REWRITE(raw, text) \
+	pg_analyze_and_rewrite((raw), (text), NULL, 0, NULL)
+#endif
+
+/* run a portal to completion as a top-level statement (18 dropped run_once) */
+#if PG_VERSION_NUM >= 180000
+#define DBM_PORTAL_RUN(portal, dest, qc) \
+	PortalRun((portal), FETCH_ALL, true, (dest), (dest), (qc))
+#else
+#define DBM_PORTAL_RUN(portal, dest, qc) \
+	PortalRun((portal), FETCH_ALL, true, true, (dest), (dest), (qc))
+#endif
+
+/* the leader a background worker reports to (17 names it by ProcNumber) */
+#if PG_VERSION_NUM >= 170000
+#define DBM_MY_PROC_NUMBER MyProcNumber
+typedef ProcNumber DbmProcNumber;
+#else
+#define DBM_MY_PROC_NUMBER MyBackendId
+typedef BackendId DbmProcNumber;
 #endif
 
 /* whether role may execute function procoid (object_aclcheck is 16+) */

@@ -46,6 +46,7 @@ DBM_MODULE_MAGIC;
 void		_PG_init(void);
 static Oid	dbm_extension_owner(void);
 static void dbm_run_lock_callback(void *arg);
+static Oid	dbm_run_lock_relid(void);
 
 /* GUC variables */
 
@@ -254,7 +255,7 @@ dbm_begin_state_change(const char *funcname, bool allow_in_step)
 
 	nestlevel = NewGUCNestLevel();
 	dbm_guc_set_lock_timeout(dbmigrate_run_lock_timeout);
-	relid = get_relname_relid("run_lock", get_namespace_oid("dbmigrate_private", true));
+	relid = dbm_run_lock_relid();
 	if (OidIsValid(relid))
 		LockRelationOid(relid, ShareUpdateExclusiveLock);
 	else
@@ -266,6 +267,70 @@ dbm_begin_state_change(const char *funcname, bool allow_in_step)
 	AtEOXact_GUC(true, nestlevel);
 
 	error_context_stack = errcallback.previous;
+}
+
+/*
+ * dbm_run_lock_relid
+ *		dbmigrate_private.run_lock, or InvalidOid on a 1.0 schema.
+ */
+static Oid
+dbm_run_lock_relid(void)
+{
+	return get_relname_relid("run_lock", get_namespace_oid("dbmigrate_private", true));
+}
+
+/*
+ * dbm_session_lock / dbm_session_unlock
+ *		The run lock for a stepwise procedure, held across its commits: the
+ *		same SHARE UPDATE EXCLUSIVE lock on dbmigrate_private.run_lock as
+ *		dbm_begin_state_change takes, but session-level, so no other deploy
+ *		can start between two of its revisions.  Waits at most
+ *		dbmigrate.run_lock_timeout (55P03).  A role without privileges on
+ *		dbmigrate_private cannot name the table, so it cannot take or block
+ *		this lock either.  A session lock outlives an error: the procedures
+ *		release it on every exit (PG_FINALLY).  55000 on a 1.0 schema.
+ */
+static LockRelId dbm_session_lockid;
+static bool dbm_session_locked = false;
+
+void
+dbm_session_lock(const char *funcname)
+{
+	ErrorContextCallback errcallback;
+	int			nestlevel;
+	LockRelId	lockid;
+
+	Assert(!dbm_session_locked);
+	lockid.relId = dbm_run_lock_relid();
+	lockid.dbId = MyDatabaseId;
+	if (!OidIsValid(lockid.relId))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s() needs dbmigrate 1.1 in this database", funcname),
+				 errdetail("The extension's tables are still those of version 1.0."),
+				 errhint("Run ALTER EXTENSION dbmigrate UPDATE;")));
+
+	errcallback.callback = dbm_run_lock_callback;
+	errcallback.arg = (void *) funcname;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	nestlevel = NewGUCNestLevel();
+	dbm_guc_set_lock_timeout(dbmigrate_run_lock_timeout);
+	LockRelationIdForSession(&lockid, ShareUpdateExclusiveLock);
+	dbm_session_lockid = lockid;
+	dbm_session_locked = true;
+	AtEOXact_GUC(true, nestlevel);
+	error_context_stack = errcallback.previous;
+}
+
+/* (no catalog access: it runs after errors, in an aborted transaction) */
+void
+dbm_session_unlock(void)
+{
+	if (!dbm_session_locked)
+		return;
+	dbm_session_locked = false;
+	UnlockRelationIdForSession(&dbm_session_lockid, ShareUpdateExclusiveLock);
 }
 
 /*

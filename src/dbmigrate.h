@@ -81,6 +81,8 @@ extern void dbm_guc_set_lock_timeout(int ms);
 extern void dbm_enter_owner(DbmOwnerContext *ctx);
 extern void dbm_leave_owner(DbmOwnerContext *ctx);
 extern void dbm_begin_state_change(const char *funcname, bool allow_in_step);
+extern void dbm_session_lock(const char *funcname);
+extern void dbm_session_unlock(void);
 extern void dbm_call_begin(DbmCall *call);
 extern void dbm_call_end(DbmCall *call);
 extern Tuplestorestate *dbm_init_srf(FunctionCallInfo fcinfo, TupleDesc *tupdesc);

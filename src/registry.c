@@ -273,10 +273,18 @@ dbm_register(DbmRegistration *reg)
 	/* what needs no lock: the id, the SQL, and hashing a large text */
 	if (def->id != NULL)
 		dbm_check_revision_id(def->id, "revision");
-	dbm_check_migration_sql(def->upgrade_sql, def->id ? def->id : "(new)", "upgrade");
+	dbm_check_migration_sql(def->upgrade_sql, def->id ? def->id : "(new)", "upgrade",
+							def->transactional);
 	if (def->downgrade_sql != NULL)
-		dbm_check_migration_sql(def->downgrade_sql, def->id ? def->id : "(new)", "downgrade");
-	def->checksum = dbm_checksum(def->upgrade_sql, def->downgrade_sql);
+		dbm_check_migration_sql(def->downgrade_sql, def->id ? def->id : "(new)", "downgrade",
+								def->transactional);
+	def->checksum = dbm_checksum_revision(def->upgrade_sql, def->downgrade_sql, def->transactional);
+	if (!def->transactional && dbm_schema_1_0())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("non-transactional revisions need dbmigrate 1.1 in this database"),
+				 errdetail("The extension's tables are still those of version 1.0."),
+				 errhint("Run ALTER EXTENSION dbmigrate UPDATE;")));
 
 	dbm_begin_state_change(reg->merge ? "migrate_merge" :
 						   reg->parent_is_head ? "migrate_revision" : "migrate_register", false);
@@ -597,22 +605,41 @@ dbm_registration_args(FunctionCallInfo fcinfo, DbmRegistration *reg)
 	reg->def.upgrade_sql = dbm_text_arg(fcinfo, 2, "upgrade_sql");
 	reg->def.downgrade_sql = dbm_text_arg_or_null(fcinfo, 3);
 	reg->def.message = dbm_text_arg_or_null(fcinfo, 4);
+	/* the 1.0 SQL functions have no sixth argument */
+	reg->def.transactional = true;
+	if (PG_NARGS() > 5)
+	{
+		if (PG_ARGISNULL(5))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("transactional must not be null")));
+		reg->def.transactional = PG_GETARG_BOOL(5);
+	}
 }
 
 /*
  * migrate_register(revision text, down_revision text, upgrade_sql text,
- *					downgrade_sql text DEFAULT NULL, message text DEFAULT NULL)
+ *					downgrade_sql text DEFAULT NULL, message text DEFAULT NULL,
+ *					transactional boolean DEFAULT true)
  *		RETURNS text
  *
  *		Add a revision whose parent is down_revision (NULL: a root); like
  *		writing an Alembic revision file.  Identical re-registration is a
  *		no-op; a changed definition replaces the stored one only while the
  *		revision is not applied (and, for new parents, has no children).
- *		Errors: 22004 null id or upgrade_sql, 42602/42939/42622 bad id,
- *		22023 comma in down_revision, 23503 unknown parent, 42P17 self or
- *		redundant parent, 42601 syntax error, 2D000 transaction control,
- *		25001 non-transactional statement, 0A000 COPY to/from client,
- *		42710 applied revision changed, 2BP01 parents changed under children.
+ *		transactional => false marks a revision whose statements must run
+ *		outside a transaction block (CREATE INDEX CONCURRENTLY, VACUUM, ...):
+ *		it is run, a statement at a time at top level, only by
+ *		migrate_upgrade_stepwise / migrate_downgrade_stepwise; the flag is part
+ *		of the checksum.  The 1.0 five-argument form reaches this function too
+ *		(transactional = true).
+ *		Errors: 22004 null id, upgrade_sql or transactional,
+ *		42602/42939/42622 bad id, 22023 comma in down_revision, 23503 unknown
+ *		parent, 42P17 self or redundant parent, 42601 syntax error, and for a
+ *		transactional revision 2D000 transaction control and 25001
+ *		non-transactional statement; 0A000 COPY to/from client, 42710 applied
+ *		revision changed, 2BP01 parents changed under children, 55000
+ *		transactional => false on a database whose extension is still 1.0.
  */
 Datum
 dbmigrate_migrate_register(PG_FUNCTION_ARGS)
@@ -643,7 +670,8 @@ dbmigrate_migrate_register(PG_FUNCTION_ARGS)
 
 /*
  * migrate_register(revision text, down_revisions text[], upgrade_sql text,
- *					downgrade_sql text DEFAULT NULL, message text DEFAULT NULL)
+ *					downgrade_sql text DEFAULT NULL, message text DEFAULT NULL,
+ *					transactional boolean DEFAULT true)
  *		RETURNS text
  *
  *		The same with several parents: a merge revision with its own SQL and
@@ -677,6 +705,7 @@ dbmigrate_migrate_revision(PG_FUNCTION_ARGS)
 	reg.def.message = dbm_text_arg_or_null(fcinfo, 0);
 	reg.def.upgrade_sql = dbm_text_arg(fcinfo, 1, "upgrade_sql");
 	reg.def.downgrade_sql = dbm_text_arg_or_null(fcinfo, 2);
+	reg.def.transactional = true;
 	reg.parent_is_head = true;
 	PG_RETURN_TEXT_P(cstring_to_text(dbm_register(&reg)));
 }
@@ -705,6 +734,7 @@ dbmigrate_migrate_merge(PG_FUNCTION_ARGS)
 	reg.def.message = dbm_text_arg_or_null(fcinfo, 1);
 	reg.def.upgrade_sql = "";
 	reg.def.downgrade_sql = "";
+	reg.def.transactional = true;
 	reg.merge = true;
 	PG_RETURN_TEXT_P(cstring_to_text(dbm_register(&reg)));
 }

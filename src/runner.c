@@ -56,13 +56,12 @@ static void dbm_hide_sql(ErrorData *edata, DbmStepInfo *info, MemoryContext cxt)
 static void dbm_emit_log_hook(ErrorData *edata);
 static void dbm_run_sql(const char *sql, DbmStepInfo *info);
 static void dbm_run_statement(Node *stmt, const char *text, int len, void *arg);
-static void dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_base,
-						  Tuplestorestate *store, TupleDesc desc);
 static bool *dbm_plan_upgrade(DbmGraph *g, bool *applied, const DbmTarget *t);
 static List *dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current,
 									  const DbmTarget *t);
 static List *dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const DbmTarget *t);
 static void dbm_check_reversible(List *ids, const DbmTarget *t);
+static void dbm_check_transactional(List *ids, const DbmTarget *t, const char *stepwise);
 static Datum dbm_downgrade(FunctionCallInfo fcinfo, const DbmTarget *t);
 
 /* SQL-callable functions */
@@ -312,6 +311,49 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
 }
 
 /*
+ * dbm_check_step_body
+ *		Refuse (55000) to run a revision whose stored text no longer matches
+ *		its checksum, or, for a downgrade, whose stored definition is not the
+ *		one that was applied (runs: dbm_read_last_runs of the steps).
+ */
+void
+dbm_check_step_body(DbmBody *body, bool upgrade, HTAB *runs)
+{
+	const char *id = body->id;
+	char	   *checksum;
+
+	checksum = dbm_checksum_revision(body->upgrade_sql, body->downgrade_sql,
+									 body->transactional);
+	if (strcmp(checksum, body->checksum) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("stored text of revision \"%s\" does not match its checksum", id),
+				 errdetail("Its upgrade_sql or downgrade_sql was changed outside "
+						   "migrate_register(); recorded %s, now %s.",
+						   body->checksum, checksum),
+				 errhint("Register the intended text again with migrate_register().")));
+
+	/*
+	 * undo only what was applied: the definition must be the one that ran
+	 */
+	if (!upgrade)
+	{
+		DbmLastRun *run = dbm_last_run(runs, id);
+		char	   *ran = run ? run->checksum : NULL;
+
+		if (ran != NULL && strcmp(ran, body->checksum) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("revision \"%s\" is not registered as it was applied", id),
+					 errdetail("It was applied with checksum %s; its stored definition has "
+							   "checksum %s (dbmigrate.revision was changed outside "
+							   "dbmigrate's functions).", ran, body->checksum),
+					 errhint("Register the text that was applied again with migrate_register() "
+							 "to restore it, or move the version with migrate_stamp().")));
+	}
+}
+
+/*
  * dbm_run_steps
  *		Run steps (node indexes, in execution order), reading revision text
  *		DBM_CHUNK revisions at a time into a context reset between chunks;
@@ -319,7 +361,7 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
  *		Adds one output row per step, and writes one log row per step at the
  *		end of each chunk, so memory stays bounded however many steps run.
  */
-static void
+void
 dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_base,
 			  Tuplestorestate *store, TupleDesc desc)
 {
@@ -364,42 +406,13 @@ dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_b
 			ErrorContextCallback errcallback;
 			TimestampTz started;
 			TimestampTz finished;
-			char	   *checksum;
 			const char *sql;
 
 			if (body == NULL)
 				dbm_revision_vanished(id);
 			MemoryContextSwitchTo(stepcxt);
 
-			checksum = dbm_checksum(body->upgrade_sql, body->downgrade_sql);
-			if (strcmp(checksum, body->checksum) != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("stored text of revision \"%s\" does not match its checksum", id),
-						 errdetail("Its upgrade_sql or downgrade_sql was changed outside "
-								   "migrate_register(); recorded %s, now %s.",
-								   body->checksum, checksum),
-						 errhint("Register the intended text again with migrate_register().")));
-
-			/*
-			 * undo only what was applied: the definition must be the one that
-			 * ran
-			 */
-			if (!upgrade)
-			{
-				DbmLastRun *run = dbm_last_run(runs, id);
-				char	   *ran = run ? run->checksum : NULL;
-
-				if (ran != NULL && strcmp(ran, body->checksum) != 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-							 errmsg("revision \"%s\" is not registered as it was applied", id),
-							 errdetail("It was applied with checksum %s; its stored definition has "
-									   "checksum %s (dbmigrate.revision was changed outside "
-									   "dbmigrate's functions).", ran, body->checksum),
-							 errhint("Register the text that was applied again with migrate_register() "
-									 "to restore it, or move the version with migrate_stamp().")));
-			}
+			dbm_check_step_body(body, upgrade, runs);
 
 			info.direction = upgrade ? "upgrade" : "downgrade";
 			info.revision = id;
@@ -429,6 +442,7 @@ dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_b
 
 			error_context_stack = errcallback.previous;
 
+			if (store != NULL)
 			{
 				Datum		values[3];
 				bool		nulls[3] = {false, body->message == NULL, false};
@@ -692,6 +706,35 @@ dbm_check_reversible(List *ids, const DbmTarget *t)
 }
 
 /*
+ * dbm_check_transactional
+ *		Refuse (25001) before running anything when a revision on the path was
+ *		registered with transactional => false: its statements cannot run in
+ *		the caller's transaction.  ids are in execution order; stepwise names
+ *		the procedure that runs them.
+ */
+static void
+dbm_check_transactional(List *ids, const DbmTarget *t, const char *stepwise)
+{
+	List	   *nontx = ids != NIL ? dbm_read_nontransactional(ids) : NIL;
+	ListCell   *lc;
+
+	foreach(lc, ids)
+	{
+		const char *id = (const char *) lfirst(lc);
+
+		if (dbm_list_has_id(nontx, id))
+			ereport(ERROR,
+					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+					 errmsg("revision \"%s\" is not transactional", id),
+					 errdetail("It was registered with transactional => false: its statements must "
+							   "run outside a transaction block, and this call runs every step in "
+							   "the caller's transaction; nothing was run."),
+					 errhint("Run CALL dbmigrate.%s('%s'); it commits after each revision.",
+							 stepwise, t->text)));
+	}
+}
+
+/*
  * migrate_upgrade(target text DEFAULT 'head')
  *		RETURNS TABLE(revision text, message text, duration interval)
  *
@@ -748,6 +791,7 @@ dbmigrate_migrate_upgrade(PG_FUNCTION_ARGS)
 		if (want[i] && !applied[i])
 			steps = lappend_int(steps, i);
 	}
+	dbm_check_transactional(dbm_graph_ids(g, steps), &t, "migrate_upgrade_stepwise");
 	dbm_leave_owner(&call.owner);
 
 	dbm_run_steps(&call, g, steps, true, current == NIL, store, desc);
@@ -794,7 +838,10 @@ dbm_downgrade(FunctionCallInfo fcinfo, const DbmTarget *t)
 		steps = dbm_plan_downgrade_target(g, applied, t);
 
 	if (steps != NIL)
+	{
 		dbm_check_reversible(dbm_graph_ids(g, steps), t);
+		dbm_check_transactional(dbm_graph_ids(g, steps), t, "migrate_downgrade_stepwise");
+	}
 	dbm_leave_owner(&call.owner);
 
 	dbm_run_steps(&call, g, steps, false, false, store, desc);
@@ -920,4 +967,60 @@ dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 	dbm_log_write(&log);
 	dbm_call_end(&call);
 	PG_RETURN_VOID();
+}
+
+/*
+ * dbm_plan_steps
+ *		The steps (node indexes, in execution order) of an upgrade or a
+ *		downgrade to t from the applied set (which is not changed), checked
+ *		as migrate_upgrade and migrate_downgrade check them, except for
+ *		non-transactional revisions: for the stepwise procedures.
+ */
+List *
+dbm_plan_steps(DbmGraph *g, const bool *applied, List *current, const DbmTarget *t)
+{
+	bool	   *work = palloc(sizeof(bool) * Max(g->n, 1));
+	List	   *steps = NIL;
+	int			i;
+
+	memcpy(work, applied, sizeof(bool) * g->n);
+	if (t->op == DBM_OP_UPGRADE)
+	{
+		bool	   *want = dbm_plan_upgrade(g, work, t);
+
+		for (i = 0; i < g->n; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (want[i] && !applied[i])
+				steps = lappend_int(steps, i);
+		}
+		return steps;
+	}
+	if (t->kind == DBM_TARGET_BACKWARD)
+		steps = dbm_plan_downgrade_steps(g, work, current, t);
+	else if (t->kind != DBM_TARGET_REVISION || !dbm_list_has_id(current, t->revision))
+		steps = dbm_plan_downgrade_target(g, work, t);
+	if (steps != NIL)
+		dbm_check_reversible(dbm_graph_ids(g, steps), t);
+	return steps;
+}
+
+/*
+ * dbm_read_step_body
+ *		The stored text of revision idx, checked as dbm_run_steps checks it
+ *		before running it (dbm_check_step_body).  In the owner context.
+ */
+DbmBody *
+dbm_read_step_body(DbmGraph *g, int idx, bool upgrade)
+{
+	List	   *ids = list_make1(g->nodes[idx].id);
+	HTAB	   *byid;
+	DbmBody    *body;
+
+	(void) dbm_read_bodies(ids, &byid);
+	body = dbm_body_lookup(byid, g->nodes[idx].id);
+	if (body == NULL)
+		dbm_revision_vanished(g->nodes[idx].id);
+	dbm_check_step_body(body, upgrade, upgrade ? NULL : dbm_read_last_runs(ids, DBM_READ_LATEST));
+	return body;
 }

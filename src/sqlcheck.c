@@ -143,10 +143,19 @@ dbm_normalize(DbmSha256 *h, const char *sql)
  *		Hex sha256 over normalize(upgrade_sql), followed, when downgrade_sql is
  *		not NULL, by a NUL byte and normalize(downgrade_sql).  So an
  *		irreversible revision (NULL) and an explicit no-op downgrade ('')
- *		differ.  Returns a palloc'd 64-character string.
+ *		differ.  A non-transactional revision (dbm_checksum_revision) adds two
+ *		NUL bytes and "transactional=false", which no text can produce (text
+ *		holds no NUL): changing the flag changes the checksum.  Returns a
+ *		palloc'd 64-character string.
  */
 char *
 dbm_checksum(const char *upgrade_sql, const char *downgrade_sql)
+{
+	return dbm_checksum_revision(upgrade_sql, downgrade_sql, true);
+}
+
+char *
+dbm_checksum_revision(const char *upgrade_sql, const char *downgrade_sql, bool transactional)
 {
 	DbmSha256  *h = palloc(sizeof(DbmSha256));
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
@@ -160,6 +169,15 @@ dbm_checksum(const char *upgrade_sql, const char *downgrade_sql)
 	{
 		dbm_sha256_byte(h, '\0');
 		dbm_normalize(h, downgrade_sql);
+	}
+	if (!transactional)
+	{
+		const char *p;
+
+		dbm_sha256_byte(h, '\0');
+		dbm_sha256_byte(h, '\0');
+		for (p = "transactional=false"; *p; p++)
+			dbm_sha256_byte(h, *p);
 	}
 	dbm_sha256_flush(h);
 
@@ -599,25 +617,31 @@ dbm_drops_dbmigrate(Node *stmt)
 /*
  * dbm_check_migration_sql
  *		Parse one migration SQL text with the server's parser and refuse, at
- *		registration, what could never run inside migrate_upgrade():
- *		syntax errors (42601), transaction control (2D000), statements that
- *		cannot run in a transaction block (25001) and COPY to or from the
- *		client (0A000).  direction is "upgrade" or "downgrade".
+ *		registration, what could never run where it will run: syntax errors
+ *		(42601), COPY to or from the client (0A000), and for a transactional
+ *		revision (run inside the caller's transaction) transaction control
+ *		(2D000) and statements that cannot run in a transaction block (25001).
+ *		A non-transactional revision runs its statements one by one at top
+ *		level (see migrate_upgrade_stepwise), where both are allowed.
+ *		direction is "upgrade" or "downgrade".
  */
 typedef struct DbmCheckArg
 {
 	const char *revision;
 	const char *direction;
+	bool		transactional;
 } DbmCheckArg;
 
 void
-dbm_check_migration_sql(const char *sql, const char *revision, const char *direction)
+dbm_check_migration_sql(const char *sql, const char *revision, const char *direction,
+						bool transactional)
 {
 	DbmCheckArg check;
 	int			nestlevel;
 
 	check.revision = revision;
 	check.direction = direction;
+	check.transactional = transactional;
 
 	/* parsed as every step parses it, whatever the caller's setting */
 	nestlevel = NewGUCNestLevel();
@@ -638,7 +662,18 @@ dbm_check_statement(Node *stmt, const char *text, int len, void *arg)
 	const char *direction = check->direction;
 	const char *kind;
 
-	if (IsA(stmt, TransactionStmt))
+	if (IsA(stmt, TransactionStmt) && !check->transactional &&
+		(((TransactionStmt *) stmt)->kind == TRANS_STMT_PREPARE ||
+		 ((TransactionStmt *) stmt)->kind == TRANS_STMT_COMMIT_PREPARED ||
+		 ((TransactionStmt *) stmt)->kind == TRANS_STMT_ROLLBACK_PREPARED))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("two-phase commit is not allowed in migration SQL"),
+				 errdetail("The %s_sql of revision \"%s\" contains PREPARE TRANSACTION, "
+						   "COMMIT PREPARED or ROLLBACK PREPARED.", direction, revision),
+				 errhint("Use BEGIN and COMMIT in a non-transactional revision.")));
+
+	if (IsA(stmt, TransactionStmt) && check->transactional)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
 				 errmsg("transaction control is not allowed in migration SQL"),
@@ -647,8 +682,9 @@ dbm_check_statement(Node *stmt, const char *text, int len, void *arg)
 						   "every step in the caller's transaction and commits or rolls "
 						   "back all of them together.",
 						   direction, revision),
-				 errhint("Remove the transaction control statements; to commit between steps, "
-						 "call migrate_upgrade(<revision>) in separate transactions.")));
+				 errhint("Remove the transaction control statements, or register the revision "
+						 "with transactional => false and run it with "
+						 "CALL dbmigrate.migrate_upgrade_stepwise().")));
 
 	if (IsA(stmt, ConstraintsSetStmt))
 		ereport(ERROR,
@@ -669,7 +705,7 @@ dbm_check_statement(Node *stmt, const char *text, int len, void *arg)
 				 errhint("Run DROP EXTENSION or ALTER EXTENSION dbmigrate outside migrations.")));
 
 	kind = dbm_nontransactional_kind(stmt);
-	if (kind != NULL)
+	if (kind != NULL && check->transactional)
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("%s cannot run inside a migration", kind),
@@ -677,9 +713,9 @@ dbm_check_statement(Node *stmt, const char *text, int len, void *arg)
 						   "refuses inside a transaction block or a function, and every "
 						   "migration step runs inside the caller's transaction.",
 						   direction, revision, kind),
-				 errhint("Run that statement from psql outside dbmigrate, or use the "
-						 "transactional form (for example CREATE INDEX without "
-						 "CONCURRENTLY) in the revision.")));
+				 errhint("Register the revision with transactional => false and run it with "
+						 "CALL dbmigrate.migrate_upgrade_stepwise(), or use the transactional "
+						 "form (for example CREATE INDEX without CONCURRENTLY).")));
 
 	if (IsA(stmt, CopyStmt) && ((CopyStmt *) stmt)->filename == NULL &&
 		!((CopyStmt *) stmt)->is_program)

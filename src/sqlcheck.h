@@ -20,9 +20,11 @@
 typedef void (*DbmStatementFn) (Node *stmt, const char *text, int len, void *arg);
 
 extern char *dbm_checksum(const char *upgrade_sql, const char *downgrade_sql);
+extern char *dbm_checksum_revision(const char *upgrade_sql, const char *downgrade_sql,
+								   bool transactional);
 extern void dbm_check_revision_id(const char *id, const char *what);
 extern void dbm_check_migration_sql(const char *sql, const char *revision,
-									const char *direction);
+									const char *direction, bool transactional);
 extern void dbm_foreach_statement(const char *sql, const char *revision, const char *direction,
 								  DbmStatementFn fn, void *arg, int *nstatements);
 

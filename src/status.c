@@ -149,9 +149,10 @@ dbm_validate_row(DbmRevisionRow *row, void *arg)
 
 	if (idx < 0 || !state->applied[idx])
 		return;
-	now = dbm_checksum(TextDatumGetCString(row->values[DBM_REV_UPGRADE_SQL]),
-					   row->nulls[DBM_REV_DOWNGRADE_SQL] ? NULL :
-					   TextDatumGetCString(row->values[DBM_REV_DOWNGRADE_SQL]));
+	now = dbm_checksum_revision(TextDatumGetCString(row->values[DBM_REV_UPGRADE_SQL]),
+								row->nulls[DBM_REV_DOWNGRADE_SQL] ? NULL :
+								TextDatumGetCString(row->values[DBM_REV_DOWNGRADE_SQL]),
+								DatumGetBool(row->values[DBM_REV_TRANSACTIONAL]));
 	stored = TextDatumGetCString(row->values[DBM_REV_CHECKSUM]);
 	run = dbm_last_run(state->runs, row->id);
 

@@ -16,12 +16,18 @@ TAG="$$_${RANDOM}"
 NEW="dbm_ext_new_$TAG"; UPD="dbm_ext_upd_$TAG"; RES="dbm_ext_res_$TAG"
 WORK="$(mktemp -d)"
 fail() { echo "FAIL (extension_update): $*"; exit 1; }
-trap 'for d in "$NEW" "$UPD" "$RES"; do dropdb --if-exists "$d" >/dev/null 2>&1 || true; done; rm -rf "$WORK"' EXIT
+ROLE="dbm_ext_deployer_$TAG"
+trap 'for d in "$NEW" "$UPD" "$RES"; do dropdb --if-exists "$d" >/dev/null 2>&1 || true; done; psql -X -q -c "DROP ROLE IF EXISTS $ROLE" >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "SET client_min_messages = warning" -c "$2"; }
 
 createdb "$NEW"; createdb "$UPD"; createdb "$RES"
+psql -X -q -c "CREATE ROLE $ROLE" >/dev/null
 q "$NEW" "CREATE EXTENSION dbmigrate CASCADE" >/dev/null
 q "$UPD" "CREATE EXTENSION dbmigrate VERSION '1.0' CASCADE" >/dev/null
+# a DBA's grant on migrate_register, which 1.1 replaces (a sixth argument):
+# the update keeps it (compared with the same grant on a fresh 1.1 below)
+q "$UPD" "GRANT EXECUTE ON FUNCTION dbmigrate.migrate_register(text, text, text, text, text) TO $ROLE WITH GRANT OPTION" >/dev/null
+q "$NEW" "GRANT EXECUTE ON FUNCTION dbmigrate.migrate_register(text, text, text, text, text, boolean) TO $ROLE WITH GRANT OPTION" >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -d "$UPD" >/dev/null <<'SQL'
 SET client_min_messages = warning;
 SELECT dbmigrate.migrate_register('a1', '001_initial_migration', 'CREATE TABLE ea1()', 'DROP TABLE ea1', 'a one');
@@ -56,7 +62,9 @@ echo "ok   state intact across ALTER EXTENSION UPDATE ($(wc -l <"$WORK/after") l
 catalog() {
     psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" <<'SQL'
 SELECT 'function', p.oid::regprocedure, pg_get_function_result(p.oid), p.provolatile, p.proisstrict,
-       p.prosecdef, p.proparallel, p.prokind, p.proconfig, p.proacl, obj_description(p.oid, 'pg_proc')
+       p.prosecdef, p.proparallel, p.prokind, p.proconfig,
+       regexp_replace(p.proacl::text, 'dbm_ext_deployer_[0-9_]+', 'deployer', 'g'),
+       obj_description(p.oid, 'pg_proc')
   FROM pg_proc p WHERE p.pronamespace = 'dbmigrate'::regnamespace;
 SELECT 'relation', c.relname, c.relkind, c.relacl, c.relpersistence, obj_description(c.oid, 'pg_class')
   FROM pg_class c WHERE c.relnamespace = 'dbmigrate'::regnamespace;
@@ -86,6 +94,8 @@ SQL
 catalog "$NEW" | LC_ALL=C sort >"$WORK/new.cat"
 catalog "$UPD" | LC_ALL=C sort >"$WORK/upd.cat"
 [ "$(grep -c '^function' "$WORK/new.cat")" -ge 15 ] || fail "the catalog query found too few functions"
+grep -q 'migrate_register(text,text,text,text,text,boolean).*deployer=X\*' "$WORK/upd.cat" \
+    || fail "the grant on migrate_register was lost by the update"
 diff -u "$WORK/new.cat" "$WORK/upd.cat" || fail "a 1.0 database updated to 1.1 differs from a fresh 1.1"
 echo "ok   catalog of the updated database = fresh 1.1 ($(wc -l <"$WORK/new.cat") objects and properties)"
 
