@@ -109,6 +109,8 @@ static void dbm_worker_error_callback(void *arg);
 static void dbm_worker_exec(RawStmt *raw, const char *sql);
 static void dbm_worker_run_all(const char *sql);
 static Oid	dbm_concurrent_build_table(Node *stmt);
+static char *dbm_interrupted_build(Node *stmt, Oid table);
+static void dbm_worker_exec_text(const char *sql);
 static List *dbm_invalid_indexes(Oid table);
 static void dbm_drop_left_invalid(DbmInvalidIndexes *inv);
 
@@ -415,12 +417,27 @@ dbm_worker_run_all(const char *sql)
 		foreach(lc, raws)
 		{
 			RawStmt    *raw = lfirst_node(RawStmt, lc);
+			char	   *leftover;
 
 			CHECK_FOR_INTERRUPTS();
 			StartTransactionCommand();
 			MemoryContextSwitchTo(cxt);
 			list_free(inv->before);
+			inv->before = NIL;
 			inv->table = dbm_concurrent_build_table(raw->stmt);
+			leftover = dbm_interrupted_build(raw->stmt, inv->table);
+			CommitTransactionCommand();
+			MemoryContextSwitchTo(cxt);
+			if (leftover != NULL)
+			{
+				dbm_worker_exec_text(psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", leftover));
+				ereport(NOTICE,
+						(errmsg("dropped INVALID index %s, left by an interrupted build, "
+								"to build it again", leftover)));
+			}
+
+			StartTransactionCommand();
+			MemoryContextSwitchTo(cxt);
 			inv->before = OidIsValid(inv->table) ? dbm_invalid_indexes(inv->table) : NIL;
 			MemoryContextSwitchTo(stmtcxt);
 			dbm_worker_exec(raw, sql);
@@ -501,6 +518,64 @@ dbm_worker_exec(RawStmt *raw, const char *sql)
 		disable_timeout(STATEMENT_TIMEOUT, false);
 	debug_query_string = NULL;
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * dbm_worker_exec_text
+ *		Run a statement of dbmigrate's own (one, without parameters) at top
+ *		level in a transaction of its own; its parse tree and plan live in a
+ *		context of their own, which outlives the commits inside statements
+ *		such as DROP INDEX CONCURRENTLY.
+ */
+static void
+dbm_worker_exec_text(const char *sql)
+{
+	MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "dbmigrate worker statement",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext oldcxt = CurrentMemoryContext;
+	char	   *text;
+	List	   *raws;
+
+	StartTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	text = pstrdup(sql);
+	raws = pg_parse_query(text);
+	dbm_worker_exec(linitial_node(RawStmt, raws), text);
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(cxt);
+}
+
+/*
+ * dbm_interrupted_build
+ *		For CREATE INDEX CONCURRENTLY naming its index: the qualified name of
+ *		an INVALID index of that name on the same table, which a build
+ *		interrupted earlier (a killed deploy) left behind and which would make
+ *		this one fail ("already exists"), or with IF NOT EXISTS be kept as
+ *		it is, unusable.  NULL otherwise.
+ */
+static char *
+dbm_interrupted_build(Node *stmt, Oid table)
+{
+	IndexStmt  *is = (IndexStmt *) stmt;
+	Oid			idx;
+	HeapTuple	tup;
+	bool		invalid = false;
+
+	if (!IsA(stmt, IndexStmt) || !is->concurrent || is->idxname == NULL || !OidIsValid(table))
+		return NULL;
+	idx = get_relname_relid(is->idxname, get_rel_namespace(table));
+	if (!OidIsValid(idx))
+		return NULL;
+	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(idx));
+	if (!HeapTupleIsValid(tup))
+		return NULL;
+	invalid = ((Form_pg_index) GETSTRUCT(tup))->indrelid == table &&
+		!((Form_pg_index) GETSTRUCT(tup))->indisvalid;
+	ReleaseSysCache(tup);
+	if (!invalid)
+		return NULL;
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(table)), is->idxname);
 }
 
 /*
@@ -597,14 +672,7 @@ dbm_drop_left_invalid(DbmInvalidIndexes *inv)
 		MemoryContextSwitchTo(dropcxt);
 		PG_TRY();
 		{
-			char	   *drop = psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", name);
-			List	   *raws;
-
-			StartTransactionCommand();
-			MemoryContextSwitchTo(dropcxt);
-			raws = pg_parse_query(drop);
-			dbm_worker_exec(linitial_node(RawStmt, raws), drop);
-			CommitTransactionCommand();
+			dbm_worker_exec_text(psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", name));
 			ereport(LOG_SERVER_ONLY,
 					(errmsg("dbmigrate: dropped index %s, left INVALID by a failed concurrent build",
 							name)));
