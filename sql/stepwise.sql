@@ -134,3 +134,30 @@ CALL dbmigrate.migrate_upgrade_stepwise();
 \echo :LAST_ERROR_SQLSTATE
 SELECT * FROM sw_state;
 SELECT to_regclass('sw_f1') AS f1, to_regclass('sw_f2') AS f2;
+
+-- who may run it: EXECUTE on the procedure, revoked from PUBLIC (42501)
+CREATE ROLE regress_dbm_sw_runner NOLOGIN;
+GRANT USAGE ON SCHEMA dbmigrate TO regress_dbm_sw_runner;
+SELECT dbmigrate.migrate_register('sw_h', 'sw_f1',
+    $$DO $do$ BEGIN RAISE NOTICE 'the worker says hello'; END $do$ /* n0tice-s3cret */;
+      DO $do$ BEGIN PERFORM 1/0; END $do$ /* err0r-s3cret */$$,
+    NULL, 'hidden', transactional => false);
+SET ROLE regress_dbm_sw_runner;
+CALL dbmigrate.migrate_upgrade_stepwise('sw_h');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+-- a runner without the right to read migration SQL (migrate_show): the
+-- worker's notices and errors keep their message, lose the SQL text
+GRANT EXECUTE ON PROCEDURE dbmigrate.migrate_upgrade_stepwise(text) TO regress_dbm_sw_runner;
+\set SHOW_CONTEXT always
+SET ROLE regress_dbm_sw_runner;
+CALL dbmigrate.migrate_upgrade_stepwise('sw_h');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+-- a role that may read it sees the statement's context too
+CALL dbmigrate.migrate_upgrade_stepwise('sw_h');
+\set SHOW_CONTEXT errors
+SELECT * FROM sw_state;
+REVOKE ALL ON PROCEDURE dbmigrate.migrate_upgrade_stepwise(text) FROM regress_dbm_sw_runner;
+REVOKE USAGE ON SCHEMA dbmigrate FROM regress_dbm_sw_runner;
+DROP ROLE regress_dbm_sw_runner;

@@ -200,6 +200,13 @@ dbm_worker_run(DbmWorkerStep *step)
 				 errhint("Raise max_worker_processes, or wait for other background workers to end.")));
 	mqh = shm_mq_attach(mq, seg, handle);
 
+	/*
+	 * The worker applies statement_timeout to each of its statements, as the
+	 * server does to top-level statements; the wait for all of them is not
+	 * one statement.
+	 */
+	disable_timeout(STATEMENT_TIMEOUT, false);
+
 	/* a cancel, an error or the end of this backend stops the worker too */
 	PG_ENSURE_ERROR_CLEANUP(dbm_worker_stop, PointerGetDatum(handle));
 	{
@@ -539,6 +546,7 @@ dbm_worker_exec_text(const char *sql)
 	StartTransactionCommand();
 	MemoryContextSwitchTo(cxt);
 	text = pstrdup(sql);
+
 	raws = pg_parse_query(text);
 	dbm_worker_exec(linitial_node(RawStmt, raws), text);
 	CommitTransactionCommand();
