@@ -15,6 +15,7 @@ OBJS = \
 	src/runner.o \
 	src/status.o \
 	src/seed.o \
+	src/plan.o \
 	src/stepwise.o \
 	src/worker.o
 
@@ -22,7 +23,7 @@ DATA = dbmigrate--1.0.sql dbmigrate--1.0--1.1.sql
 
 # pg_regress: inputs in sql/, expected output in expected/
 REGRESS = extension register badinput nontransactional validate history upgrade downgrade \
-	branches stamp guc_isolation privileges hostile_search_path hidden_sql stepwise
+	branches stamp guc_isolation privileges hostile_search_path hidden_sql stepwise plan
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 
 # isolation tester: specs in specs/, expected output in expected/

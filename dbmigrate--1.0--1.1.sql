@@ -145,3 +145,22 @@ REVOKE ALL ON PROCEDURE
     dbmigrate.migrate_upgrade_stepwise(text),
     dbmigrate.migrate_downgrade_stepwise(text)
 FROM PUBLIC;
+
+--
+-- The plan of an upgrade, and a dry run of it that is always rolled back.
+--
+CREATE FUNCTION dbmigrate.migrate_plan(target text DEFAULT 'head', execute boolean DEFAULT false)
+RETURNS TABLE(step integer, revision text, direction text, statement integer, sql text,
+              duration interval, locks jsonb, rewrites text[])
+AS 'MODULE_PATHNAME', 'dbmigrate_migrate_plan'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION dbmigrate.migrate_plan(text, boolean) IS
+'alembic upgrade --sql, and a dry run: the statements an upgrade to target would run from the '
+'current state (-N and base: a downgrade), one row per statement. execute => true runs them in a '
+'subtransaction that is always rolled back and reports each statement''s duration, the relation '
+'locks it took ([{relation, mode}]) and the tables it rewrote; non-transactional revisions are '
+'listed, not run. Nothing persists but sequence values. Needs the right to call migrate_show. '
+'Errors: migrate_upgrade''s, 42501, and a step''s own error with the step named.';
+
+REVOKE ALL ON FUNCTION dbmigrate.migrate_plan(text, boolean) FROM PUBLIC;

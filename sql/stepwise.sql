@@ -161,3 +161,8 @@ SELECT * FROM sw_state;
 REVOKE ALL ON PROCEDURE dbmigrate.migrate_upgrade_stepwise(text) FROM regress_dbm_sw_runner;
 REVOKE USAGE ON SCHEMA dbmigrate FROM regress_dbm_sw_runner;
 DROP ROLE regress_dbm_sw_runner;
+
+DROP VIEW sw_state, sw_indexes;
+DROP EXTENSION dbmigrate;
+DROP TABLE sw_t, sw_m, sw_f1;
+DROP TYPE sw_mood;
