@@ -16,6 +16,7 @@ OBJS = \
 	src/status.o \
 	src/seed.o \
 	src/plan.o \
+	src/lint.o \
 	src/stepwise.o \
 	src/worker.o
 
@@ -23,7 +24,7 @@ DATA = dbmigrate--1.0.sql dbmigrate--1.0--1.1.sql
 
 # pg_regress: inputs in sql/, expected output in expected/
 REGRESS = extension register badinput nontransactional validate history upgrade downgrade \
-	branches stamp guc_isolation privileges hostile_search_path hidden_sql stepwise plan
+	branches stamp guc_isolation privileges hostile_search_path hidden_sql stepwise plan lint
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 
 # isolation tester: specs in specs/, expected output in expected/

@@ -164,3 +164,20 @@ COMMENT ON FUNCTION dbmigrate.migrate_plan(text, boolean) IS
 'Errors: migrate_upgrade''s, 42501, and a step''s own error with the step named.';
 
 REVOKE ALL ON FUNCTION dbmigrate.migrate_plan(text, boolean) FROM PUBLIC;
+
+--
+-- The linter: findings about migration SQL, read with the live catalog.
+-- Registration applies it per dbmigrate.lint (off, warn, error).
+--
+CREATE FUNCTION dbmigrate.migrate_lint(sql text)
+RETURNS TABLE(rule text, severity text, statement integer, message text, hint text)
+AS 'MODULE_PATHNAME', 'dbmigrate_migrate_lint'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION dbmigrate.migrate_lint(text) IS
+'Lint a migration text with the live catalog: volatile-default, rewriting-type-change, '
+'set-not-null, index-not-concurrently, constraint-not-valid, drop-table, drop-column, rename, '
+'fk-without-index (and, at registration, irreversible). Each finding names the object and its '
+'size and hints the safe pattern; "-- dbmigrate:lint-ignore RULE" opts a text out. Errors: 22004, 42601.';
+
+REVOKE ALL ON FUNCTION dbmigrate.migrate_lint(text) FROM PUBLIC;

@@ -5,6 +5,8 @@
 --
 CREATE EXTENSION dbmigrate CASCADE;
 SET client_min_messages = notice;
+-- (generated ids are random: the linter's warnings naming them are lint.sql's business)
+SET dbmigrate.lint = off;
 
 -- CREATE EXTENSION registers the builtin root 001_initial_migration: it is the only head
 SELECT * FROM dbmigrate.migrate_heads();

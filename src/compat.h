@@ -82,6 +82,15 @@ typedef ProcNumber DbmProcNumber;
 typedef BackendId DbmProcNumber;
 #endif
 
+/* every function of a name, whatever its arguments (14 added include_out_arguments) */
+#if PG_VERSION_NUM >= 140000
+#define DBM_FUNCNAME_CANDIDATES(names) \
+	FuncnameGetCandidates((names), -1, NIL, false, false, false, true)
+#else
+#define DBM_FUNCNAME_CANDIDATES(names) \
+	FuncnameGetCandidates((names), -1, NIL, false, false, true)
+#endif
+
 /* whether role may execute function procoid (object_aclcheck is 16+) */
 static inline bool
 dbm_may_execute(Oid procoid, Oid role)

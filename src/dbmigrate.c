@@ -38,6 +38,7 @@
 #include "utils/rel.h"
 
 #include "dbmigrate.h"
+#include "lint.h"
 #include "runner.h"
 
 DBM_MODULE_MAGIC;
@@ -55,6 +56,14 @@ int			dbmigrate_lock_timeout = 10000;
 
 /* dbmigrate.run_lock_timeout: how long to wait for dbmigrate's run lock */
 int			dbmigrate_run_lock_timeout = 60000;
+
+/* dbmigrate.lint */
+static const struct config_enum_entry dbm_lint_options[] = {
+	{"off", DBM_LINT_OFF, false},
+	{"warn", DBM_LINT_WARN, false},
+	{"error", DBM_LINT_ERROR, false},
+	{NULL, 0, false}
+};
 
 /* global variables */
 
@@ -88,6 +97,25 @@ _PG_init(void)
 							60000, 0, INT_MAX,
 							PGC_USERSET,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("dbmigrate.lint",
+							 gettext_noop("What registration does with the linter's findings."),
+							 gettext_noop("off: nothing; warn: a WARNING per finding; error: the "
+										  "registration fails on the first one (see migrate_lint)."),
+							 &dbmigrate_lint,
+							 DBM_LINT_WARN, dbm_lint_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("dbmigrate.lint_large_table",
+							gettext_noop("Size from which the linter calls a table large."),
+							gettext_noop("CREATE INDEX without CONCURRENTLY, and a constraint added "
+										 "without NOT VALID, are findings on tables of at least this size."),
+							&dbmigrate_lint_large_table,
+							10 * 1024, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("dbmigrate");

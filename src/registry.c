@@ -30,6 +30,7 @@
 #include "catalog.h"
 #include "graph.h"
 #include "idlist.h"
+#include "lint.h"
 #include "sqlcheck.h"
 #include "target.h"
 
@@ -299,6 +300,13 @@ dbm_register(DbmRegistration *reg)
 	{
 		dbm_gather(&rs, g);
 		outcome = dbm_classify(&rs);
+		/* new text is linted (as the caller, with the caller's search_path) */
+		if ((outcome == DBM_REG_NEW || outcome == DBM_REG_REDEFINE) && !creating_extension)
+		{
+			dbm_leave_owner(&call.owner);
+			dbm_lint_registration(rs.def.id, rs.def.upgrade_sql, rs.def.downgrade_sql);
+			dbm_enter_owner(&call.owner);
+		}
 		dbm_write(outcome, &rs);
 	}
 	dbm_report(outcome, &rs);
