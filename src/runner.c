@@ -61,7 +61,8 @@ static void dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade,
 static bool *dbm_plan_upgrade(DbmGraph *g, bool *applied, const DbmTarget *t);
 static List *dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current,
 									  const DbmTarget *t);
-static List *dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const DbmTarget *t);
+static bool *dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const DbmTarget *t);
+static List *dbm_undo_order(DbmGraph *g, const bool *set);
 static void dbm_check_reversible(List *ids, const DbmTarget *t);
 static Datum dbm_downgrade(FunctionCallInfo fcinfo, const DbmTarget *t);
 
@@ -535,8 +536,12 @@ dbm_plan_upgrade(DbmGraph *g, bool *applied, const DbmTarget *t)
 /*
  * dbm_plan_downgrade_steps
  *		Steps (in execution order) for a relative downgrade "-N" from the
- *		current revision.  Each step undoes the one current head; several
- *		current heads make the move ambiguous (21000).
+ *		current revision.  Each step undoes the one current head, so the graph
+ *		alone fixes the order; several current heads make the move ambiguous
+ *		(21000).  Alembic 1.8 picks the first row of alembic_version there,
+ *		warning that this "will be disallowed in a future release"; undoing
+ *		the most recently applied one instead would still guess which branch
+ *		the caller meant.
  */
 static List *
 dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, const DbmTarget *t)
@@ -613,15 +618,15 @@ dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, const DbmTar
 
 /*
  * dbm_plan_downgrade_target
- *		Steps (in execution order: newest first) for downgrading to target t:
- *		exactly the applied revisions that descend from it (Alembic's rule);
- *		other branches stay applied.  "base" undoes everything.
+ *		The revisions to undo for downgrading to target t: exactly the
+ *		applied revisions that descend from it (Alembic's rule); other
+ *		branches stay applied.  "base" undoes everything.  Clears them in
+ *		applied; dbm_undo_order puts them in order.
  */
-static List *
+static bool *
 dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const DbmTarget *t)
 {
 	bool	   *remove = palloc0(sizeof(bool) * Max(g->n, 1));
-	List	   *steps = NIL;
 	int			i;
 
 	if (t->kind == DBM_TARGET_BASE)
@@ -629,7 +634,6 @@ dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const DbmTarget *t)
 	else
 	{
 		int			idx = dbm_target_position(g, t);
-		int			k;
 
 		if (!applied[idx])
 			ereport(ERROR,
@@ -639,23 +643,66 @@ dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const DbmTarget *t)
 					 errhint("See what is applied with SELECT * FROM dbmigrate.migrate_current();")));
 		dbm_graph_mark_descendants(g, idx, remove);
 		remove[idx] = false;
-		for (k = 0; k < g->n; k++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			remove[k] = remove[k] && applied[k];
-		}
 	}
 
-	for (i = g->n - 1; i >= 0; i--)
+	for (i = 0; i < g->n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
+		remove[i] = remove[i] && applied[i];
 		if (remove[i])
-		{
-			steps = lappend_int(steps, i);
 			applied[i] = false;
-		}
 	}
-	return steps;
+	return remove;
+}
+
+/* dbm_undo_order's state while it reads the log */
+typedef struct DbmUndoKeys
+{
+	DbmGraph   *g;
+	int64	   *keys;
+} DbmUndoKeys;
+
+static void
+dbm_undo_key(const char *id, int64 log_id, void *arg)
+{
+	DbmUndoKeys *uk = (DbmUndoKeys *) arg;
+	int			idx = dbm_graph_find(uk->g, id);
+
+	if (idx >= 0)
+		uk->keys[idx] = log_id;
+}
+
+/*
+ * dbm_undo_order
+ *		Steps (node indexes, in execution order) that undo the revisions in
+ *		set: children before their parents, and independent revisions in
+ *		reverse order of application, which dbmigrate.log records (the row
+ *		that last applied each one); revisions it has no row for count as
+ *		applied before every logged one, and ties go newest registration
+ *		first.  Registration order alone would undo a branch applied first
+ *		before one applied later that may depend on it (a view on a column
+ *		the other branch added).  Reads the log: call as the owner.
+ */
+static List *
+dbm_undo_order(DbmGraph *g, const bool *set)
+{
+	DbmUndoKeys uk;
+	List	   *ids = NIL;
+	int			i;
+
+	uk.g = g;
+	uk.keys = palloc0(sizeof(int64) * Max(g->n, 1));
+	for (i = 0; i < g->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (set[i])
+			ids = lappend(ids, g->nodes[i].id);
+	}
+	if (ids == NIL)
+		return NIL;
+	dbm_scan_last_applied(ids, DBM_READ_LATEST, dbm_undo_key, &uk);
+	list_free(ids);
+	return dbm_graph_undo_order(g, set, uk.keys);
 }
 
 /*
@@ -791,7 +838,7 @@ dbm_downgrade(FunctionCallInfo fcinfo, const DbmTarget *t)
 	if (t->kind == DBM_TARGET_BACKWARD)
 		steps = dbm_plan_downgrade_steps(g, applied, current, t);
 	else
-		steps = dbm_plan_downgrade_target(g, applied, t);
+		steps = dbm_undo_order(g, dbm_plan_downgrade_target(g, applied, t));
 
 	if (steps != NIL)
 		dbm_check_reversible(dbm_graph_ids(g, steps), t);
@@ -841,8 +888,10 @@ dbmigrate_migrate_downgrade(PG_FUNCTION_ARGS)
  *		RETURNS TABLE(revision text, message text, duration interval)
  *
  *		Alembic's "downgrade <target>": undo exactly the applied revisions
- *		that descend from target ("base": all; "-N": relative).  Errors as
- *		above, plus 42704 unknown and 55000 not-applied target.
+ *		that descend from target ("base": all; "-N": relative), children
+ *		first and independent branches in reverse order of application
+ *		(dbm_undo_order).  Errors as above, plus 42704 unknown and 55000
+ *		not-applied target.
  */
 Datum
 dbmigrate_migrate_downgrade_to(PG_FUNCTION_ARGS)
