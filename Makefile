@@ -13,6 +13,7 @@ OBJS = \
 	src/sqlcheck.o \
 	src/registry.o \
 	src/runner.o \
+	src/diagnostics.o \
 	src/status.o \
 	src/seed.o
 
@@ -20,7 +21,8 @@ DATA = dbmigrate--1.0.sql dbmigrate--1.0--1.1.sql
 
 # pg_regress: inputs in sql/, expected output in expected/
 REGRESS = extension register badinput nontransactional validate history upgrade downgrade \
-	branches downgrade_order stamp guc_isolation privileges hostile_search_path hidden_sql
+	branches downgrade_order stamp guc_isolation privileges hostile_search_path hidden_sql \
+	step_diagnostics
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 
 # isolation tester: specs in specs/, expected output in expected/

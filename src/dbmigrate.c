@@ -38,6 +38,7 @@
 #include "utils/rel.h"
 
 #include "dbmigrate.h"
+#include "diagnostics.h"
 #include "runner.h"
 
 DBM_MODULE_MAGIC;
@@ -92,6 +93,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("dbmigrate");
 
 	dbm_runner_init();
+	dbm_diagnostics_init();
 }
 
 /*

@@ -26,6 +26,7 @@
 
 #include "dbmigrate.h"
 #include "catalog.h"
+#include "diagnostics.h"
 #include "graph.h"
 #include "idlist.h"
 #include "runner.h"
@@ -45,6 +46,10 @@ typedef struct DbmStepInfo
 	int			nstatements;
 	bool		from_base;
 	bool		hide_sql;		/* the caller may not read migration SQL */
+	DbmCallStart call_start;	/* when the call began running steps */
+	bool		preexisting;	/* the running statement creates an object
+								 * that existed before the call (computed when
+								 * upgrading from base only) */
 } DbmStepInfo;
 
 /* How many revisions' text is read at once */
@@ -75,7 +80,12 @@ PG_FUNCTION_INFO_V1(dbmigrate_migrate_stamp);
 /*
  * dbm_step_error_callback
  *		Name the revision, direction and statement of a failing step, and add
- *		a hint where the cause is a known trap.
+ *		a hint where the cause is a known trap.  It runs for every report a
+ *		step raises, notices too: hints go only on errors, and the "adopt it
+ *		with migrate_stamp" hint only when the statement collides with an
+ *		object that existed before the call (dbm_creates_existing_object),
+ *		not with one an earlier step created, nor on the NOTICE of an IF NOT
+ *		EXISTS, where following it would skip real migrations.
  */
 static void
 dbm_step_error_callback(void *arg)
@@ -83,21 +93,48 @@ dbm_step_error_callback(void *arg)
 	DbmStepInfo *info = (DbmStepInfo *) arg;
 	int			code = geterrcode();
 
-	if (code == ERRCODE_LOCK_NOT_AVAILABLE)
+	if (code == ERRCODE_LOCK_NOT_AVAILABLE && dbm_reporting_error())
 		errhint("Another session holds a lock this statement needs (dbmigrate.lock_timeout "
 				"is %d ms); find it with pg_blocking_pids(), let it finish, and retry.",
 				dbmigrate_lock_timeout);
-	else if (info->from_base && strcmp(info->direction, "upgrade") == 0 &&
-			 (code == ERRCODE_DUPLICATE_TABLE || code == ERRCODE_DUPLICATE_OBJECT ||
-			  code == ERRCODE_DUPLICATE_SCHEMA))
+	else if ((code == ERRCODE_DUPLICATE_TABLE || code == ERRCODE_DUPLICATE_OBJECT ||
+			  code == ERRCODE_DUPLICATE_SCHEMA) &&
+			 info->preexisting && dbm_reporting_error())
 		errhint("dbmigrate has no applied revision, but the schema already holds these objects "
 				"(a restore without dbmigrate's data?); adopt it with "
 				"SELECT dbmigrate.migrate_stamp('<revision>');");
-	else if (code == ERRCODE_UNSAFE_NEW_ENUM_VALUE_USAGE)
+	else if (code == ERRCODE_UNSAFE_NEW_ENUM_VALUE_USAGE && dbm_reporting_error())
 		errhint("A new enum value cannot be used in the transaction that added it; "
 				"run migrate_upgrade() up to the revision that adds it, commit, then continue.");
 
 	errcontext("%s", dbm_step_context(info));
+}
+
+/*
+ * dbm_running_step
+ *		Whether a migration step is running (its error context callback is
+ *		on the stack), and if so its revision and direction (either pointer
+ *		may be NULL): lets a hook name the revision in its error.
+ */
+bool
+dbm_running_step(const char **revision, const char **direction)
+{
+	ErrorContextCallback *ec;
+
+	for (ec = error_context_stack; ec != NULL; ec = ec->previous)
+	{
+		if (ec->callback == dbm_step_error_callback)
+		{
+			DbmStepInfo *info = (DbmStepInfo *) ec->arg;
+
+			if (revision)
+				*revision = info->revision;
+			if (direction)
+				*direction = info->direction;
+			return true;
+		}
+	}
+	return false;
 }
 
 /*
@@ -213,6 +250,8 @@ dbm_run_statement(Node *stmt, const char *text, int len, void *arg)
 
 	CHECK_FOR_INTERRUPTS();
 	info->statement++;
+	info->preexisting = info->from_base && strcmp(info->direction, "upgrade") == 0 &&
+		dbm_creates_existing_object(stmt, &info->call_start);
 	rc = dbm_spi_execute_discard(sql);
 	MemoryContextSwitchTo(cxt);
 	if (rc == SPI_ERROR_TRANSACTION)
@@ -331,6 +370,7 @@ dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_b
 	MemoryContext oldcxt;
 	int			nsteps = list_length(steps);
 	bool		hide_sql = !dbm_may_read_migration_sql();
+	DbmCallStart call_start;
 	int			start;
 
 	/* revision text lives per chunk; everything a step allocates, per step */
@@ -338,6 +378,7 @@ dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_b
 									 ALLOCSET_DEFAULT_SIZES);
 	stepcxt = AllocSetContextCreate(CurrentMemoryContext, "dbmigrate step context",
 									ALLOCSET_DEFAULT_SIZES);
+	dbm_call_start_mark(&call_start);
 
 	for (start = 0; start < nsteps; start += DBM_CHUNK)
 	{
@@ -410,6 +451,8 @@ dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_b
 			info.hide_sql = hide_sql;
 			info.statement = 0;
 			info.nstatements = 0;
+			info.call_start = call_start;
+			info.preexisting = false;
 
 			sql = upgrade ? body->upgrade_sql : body->downgrade_sql;
 			if (sql == NULL)

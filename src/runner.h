@@ -14,5 +14,6 @@
 #define DBMIGRATE_RUNNER_H
 
 extern void dbm_runner_init(void);
+extern bool dbm_running_step(const char **revision, const char **direction);
 
 #endif							/* DBMIGRATE_RUNNER_H */
