@@ -13,6 +13,7 @@ OBJS = \
 	src/sqlcheck.o \
 	src/registry.o \
 	src/runner.o \
+	src/diagnostics.o \
 	src/status.o \
 	src/seed.o \
 	src/plan.o \
@@ -24,7 +25,8 @@ DATA = dbmigrate--1.0.sql dbmigrate--1.0--1.1.sql
 
 # pg_regress: inputs in sql/, expected output in expected/
 REGRESS = extension register badinput nontransactional validate history upgrade downgrade \
-	branches stamp guc_isolation privileges hostile_search_path hidden_sql stepwise plan lint
+	branches downgrade_order stamp guc_isolation privileges hostile_search_path hidden_sql \
+	step_diagnostics stepwise plan lint
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 
 # isolation tester: specs in specs/, expected output in expected/

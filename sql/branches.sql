@@ -120,7 +120,7 @@ SELECT * FROM pg_temp.state();
 SELECT revision FROM dbmigrate.migrate_downgrade('b1');
 SELECT * FROM pg_temp.state();
 -- to the branch point a: both branches' applied revisions are undone,
--- newest registration first
+-- most recently applied first: b1 (applied after c1 and c2), c2, c1
 SELECT revision FROM dbmigrate.migrate_downgrade('a');
 SELECT * FROM pg_temp.state();
 SELECT to_regclass('br_a') AS br_a, to_regclass('br_b1') AS br_b1, to_regclass('br_c1') AS br_c1;

@@ -228,6 +228,12 @@ static DbmQuery dbm_q_last_runs = {NULL,
 static DbmQuery dbm_q_all_last_runs = {NULL,
 	"SELECT " DBM_LAST_RUN_COLUMNS " FROM dbmigrate.log ORDER BY revision, id DESC",
 0, {0}, "dbmigrate.log"};
+static DbmQuery dbm_q_last_applied = {NULL,
+	"SELECT l.revision, l.id FROM (SELECT DISTINCT ON (revision) revision, id, "
+	DBM_LOG_ROW_APPLIES " AS applies FROM dbmigrate.log "
+	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) ORDER BY revision, id DESC) l "
+	"WHERE l.applies",
+1, TEXTARRAY1, "dbmigrate.log"};
 static DbmQuery dbm_q_log = {NULL,
 	"SELECT id, revision, operation, started_at, duration, run_by, pid, checksum "
 	"FROM dbmigrate.log ORDER BY id",
@@ -1027,6 +1033,41 @@ DbmLastRun *
 dbm_last_run(HTAB *runs, const char *id)
 {
 	return dbm_string_hash_find(runs, id);
+}
+
+typedef struct DbmAppliedScanState
+{
+	DbmAppliedFn fn;
+	void	   *arg;
+} DbmAppliedScanState;
+
+static void
+dbm_applied_scan_row(HeapTuple tup, TupleDesc desc, void *arg)
+{
+	DbmAppliedScanState *state = (DbmAppliedScanState *) arg;
+	bool		isnull;
+
+	state->fn(dbm_spi_text(tup, desc, 1),
+			  DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull)), state->arg);
+}
+
+/*
+ * dbm_scan_last_applied
+ *		For each of ids whose latest dbmigrate.log row left it applied (see
+ *		DBM_LOG_ROW_APPLIES), call fn with the id of that row: the order in
+ *		which the revisions were last applied.  Revisions the log has no such
+ *		row for (applied before the log existed, or their rows were removed)
+ *		are left out.  Streams (see dbm_scan), so memory does not grow with
+ *		the number of revisions; fn copies what it keeps.
+ */
+void
+dbm_scan_last_applied(List *ids, DbmRead mode, DbmAppliedFn fn, void *arg)
+{
+	DbmAppliedScanState state = {fn, arg};
+	Datum		values[1];
+
+	values[0] = dbm_ids_to_array(ids);
+	dbm_scan(&dbm_q_last_applied, values, mode, dbm_applied_scan_row, &state);
 }
 
 typedef struct DbmLogScanState

@@ -122,6 +122,9 @@ typedef struct DbmRevisionRow
 
 typedef void (*DbmRevisionFn) (DbmRevisionRow *row, void *arg);
 
+/* Called with a revision id and the id of the log row that last applied it */
+typedef void (*DbmAppliedFn) (const char *id, int64 log_id, void *arg);
+
 /* dbmigrate.log's columns, in order, as migrate_log returns them */
 #define DBM_LOG_NCOLUMNS 8
 typedef void (*DbmLogRowFn) (Datum *values, bool *nulls, void *arg);
@@ -182,6 +185,7 @@ extern bool dbm_read_revision_row(const char *id, DbmRevisionRow *row);
 extern HTAB *dbm_read_last_runs(List *ids, DbmRead mode);
 extern HTAB *dbm_read_all_last_runs(DbmRead mode);
 extern DbmLastRun *dbm_last_run(HTAB *runs, const char *id);
+extern void dbm_scan_last_applied(List *ids, DbmRead mode, DbmAppliedFn fn, void *arg);
 extern void dbm_scan_log(DbmLogRowFn fn, void *arg);
 extern void dbm_log_init(DbmLogBatch *batch);
 extern void dbm_log_add(DbmLogBatch *batch, const char *revision, const char *operation,

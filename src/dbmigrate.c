@@ -38,6 +38,7 @@
 #include "utils/rel.h"
 
 #include "dbmigrate.h"
+#include "diagnostics.h"
 #include "lint.h"
 #include "runner.h"
 
@@ -121,6 +122,7 @@ _PG_init(void)
 	MarkGUCPrefixReserved("dbmigrate");
 
 	dbm_runner_init();
+	dbm_diagnostics_init();
 }
 
 /*

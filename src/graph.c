@@ -14,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include "lib/binaryheap.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 
@@ -30,6 +31,7 @@ typedef struct DbmIdEntry
 
 static void dbm_graph_mark(DbmGraph *g, int start, bool *mark, bool towards_parents);
 static void dbm_graph_inconsistent(const char *child, const char *parent, const char *why);
+static int	dbm_undo_compare(Datum a, Datum b, void *arg);
 
 static void
 dbm_graph_inconsistent(const char *child, const char *parent, const char *why)
@@ -329,6 +331,86 @@ dbm_graph_heads(DbmGraph *g)
 			result = lappend(result, g->nodes[i].id);
 	}
 	return result;
+}
+
+/*
+ * dbm_undo_compare
+ *		binaryheap comparator of dbm_graph_undo_order: the node with the
+ *		higher key, then the later registered one, is the greater (the heap
+ *		hands out its greatest member first).
+ */
+static int
+dbm_undo_compare(Datum a, Datum b, void *arg)
+{
+	const int64 *keys = (const int64 *) arg;
+	int			ia = DatumGetInt32(a);
+	int			ib = DatumGetInt32(b);
+
+	if (keys[ia] != keys[ib])
+		return keys[ia] > keys[ib] ? 1 : -1;
+	return ia > ib ? 1 : (ia < ib ? -1 : 0);
+}
+
+/*
+ * dbm_graph_undo_order
+ *		The members of set (node indexes) in the order to undo them: each one
+ *		after its children in set (a topological order, children first), and
+ *		among those free to go next, the one with the highest key first, then
+ *		the one registered last.  For a downgrade, keys[i] is the id of the
+ *		log row that last applied node i (0 when the log has none), so
+ *		independent branches are undone in reverse order of application even
+ *		when some rows are missing.  O((n + edges) log n).
+ */
+List *
+dbm_graph_undo_order(DbmGraph *g, const bool *set, const int64 *keys)
+{
+	int		   *pending = palloc0(sizeof(int) * Max(g->n, 1));
+	binaryheap *ready;
+	List	   *order = NIL;
+	int			nset = 0;
+	int			i;
+
+	/* how many children in set each member waits for */
+	for (i = 0; i < g->n; i++)
+	{
+		int			k;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!set[i])
+			continue;
+		nset++;
+		for (k = 0; k < g->nodes[i].nchildren; k++)
+			if (set[g->nodes[i].children[k]])
+				pending[i]++;
+	}
+
+	ready = binaryheap_allocate(Max(nset, 1), dbm_undo_compare, unconstify(int64 *, keys));
+	for (i = 0; i < g->n; i++)
+		if (set[i] && pending[i] == 0)
+			binaryheap_add_unordered(ready, Int32GetDatum(i));
+	binaryheap_build(ready);
+
+	while (!binaryheap_empty(ready))
+	{
+		DbmNode    *node;
+		int			k;
+
+		CHECK_FOR_INTERRUPTS();
+		i = DatumGetInt32(binaryheap_remove_first(ready));
+		order = lappend_int(order, i);
+		node = &g->nodes[i];
+		for (k = 0; k < node->nparents; k++)
+		{
+			int			p = node->parents[k];
+
+			if (set[p] && --pending[p] == 0)
+				binaryheap_add(ready, Int32GetDatum(p));
+		}
+	}
+	Assert(list_length(order) == nset);
+	binaryheap_free(ready);
+	pfree(pending);
+	return order;
 }
 
 /*

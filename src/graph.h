@@ -51,6 +51,7 @@ extern bool *dbm_graph_applied(DbmGraph *g, List *current);
 extern List *dbm_graph_known(DbmGraph *g, List *current, List **missing);
 extern List *dbm_graph_maximal(DbmGraph *g, const bool *set);
 extern List *dbm_graph_heads(DbmGraph *g);
+extern List *dbm_graph_undo_order(DbmGraph *g, const bool *set, const int64 *keys);
 extern List *dbm_graph_ids(DbmGraph *g, List *indexes);
 extern char *dbm_graph_parents_text(DbmGraph *g, int idx);
 

@@ -281,7 +281,7 @@ dbmigrate_migrate_plan(PG_FUNCTION_ARGS)
 	current = dbm_read_current(execute ? DBM_READ_LATEST : DBM_READ_SNAPSHOT);
 	g = dbm_graph_load(execute ? DBM_READ_LATEST : DBM_READ_SNAPSHOT);
 	applied = dbm_graph_applied(g, current);
-	steps = dbm_plan_steps(g, applied, current, &t);
+	steps = dbm_plan_steps(g, applied, current, &t, NULL);
 	nontx = steps != NIL ? dbm_read_nontransactional(dbm_graph_ids(g, steps)) : NIL;
 	dbm_leave_owner(&call.owner);
 

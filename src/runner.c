@@ -26,6 +26,7 @@
 
 #include "dbmigrate.h"
 #include "catalog.h"
+#include "diagnostics.h"
 #include "graph.h"
 #include "idlist.h"
 #include "runner.h"
@@ -45,6 +46,10 @@ typedef struct DbmStepInfo
 	int			nstatements;
 	bool		from_base;
 	bool		hide_sql;		/* the caller may not read migration SQL */
+	DbmCallStart call_start;	/* when the call began running steps */
+	bool		preexisting;	/* the running statement creates an object
+								 * that existed before the call (computed when
+								 * upgrading from base only) */
 } DbmStepInfo;
 
 /* How many revisions' text is read at once */
@@ -59,7 +64,8 @@ static void dbm_run_statement(Node *stmt, const char *text, int len, void *arg);
 static bool *dbm_plan_upgrade(DbmGraph *g, bool *applied, const DbmTarget *t);
 static List *dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current,
 									  const DbmTarget *t);
-static List *dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const DbmTarget *t);
+static bool *dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const DbmTarget *t);
+static List *dbm_undo_order(DbmGraph *g, const bool *set);
 static void dbm_check_reversible(List *ids, const DbmTarget *t);
 static void dbm_check_transactional(List *ids, const DbmTarget *t, const char *stepwise);
 static Datum dbm_downgrade(FunctionCallInfo fcinfo, const DbmTarget *t);
@@ -73,7 +79,12 @@ PG_FUNCTION_INFO_V1(dbmigrate_migrate_stamp);
 /*
  * dbm_step_error_callback
  *		Name the revision, direction and statement of a failing step, and add
- *		a hint where the cause is a known trap.
+ *		a hint where the cause is a known trap.  It runs for every report a
+ *		step raises, notices too: hints go only on errors, and the "adopt it
+ *		with migrate_stamp" hint only when the statement collides with an
+ *		object that existed before the call (dbm_creates_existing_object),
+ *		not with one an earlier step created, nor on the NOTICE of an IF NOT
+ *		EXISTS, where following it would skip real migrations.
  */
 static void
 dbm_step_error_callback(void *arg)
@@ -81,21 +92,48 @@ dbm_step_error_callback(void *arg)
 	DbmStepInfo *info = (DbmStepInfo *) arg;
 	int			code = geterrcode();
 
-	if (code == ERRCODE_LOCK_NOT_AVAILABLE)
+	if (code == ERRCODE_LOCK_NOT_AVAILABLE && dbm_reporting_error())
 		errhint("Another session holds a lock this statement needs (dbmigrate.lock_timeout "
 				"is %d ms); find it with pg_blocking_pids(), let it finish, and retry.",
 				dbmigrate_lock_timeout);
-	else if (info->from_base && strcmp(info->direction, "upgrade") == 0 &&
-			 (code == ERRCODE_DUPLICATE_TABLE || code == ERRCODE_DUPLICATE_OBJECT ||
-			  code == ERRCODE_DUPLICATE_SCHEMA))
+	else if ((code == ERRCODE_DUPLICATE_TABLE || code == ERRCODE_DUPLICATE_OBJECT ||
+			  code == ERRCODE_DUPLICATE_SCHEMA) &&
+			 info->preexisting && dbm_reporting_error())
 		errhint("dbmigrate has no applied revision, but the schema already holds these objects "
 				"(a restore without dbmigrate's data?); adopt it with "
 				"SELECT dbmigrate.migrate_stamp('<revision>');");
-	else if (code == ERRCODE_UNSAFE_NEW_ENUM_VALUE_USAGE)
+	else if (code == ERRCODE_UNSAFE_NEW_ENUM_VALUE_USAGE && dbm_reporting_error())
 		errhint("A new enum value cannot be used in the transaction that added it; "
 				"run migrate_upgrade() up to the revision that adds it, commit, then continue.");
 
 	errcontext("%s", dbm_step_context(info));
+}
+
+/*
+ * dbm_running_step
+ *		Whether a migration step is running (its error context callback is
+ *		on the stack), and if so its revision and direction (either pointer
+ *		may be NULL): lets a hook name the revision in its error.
+ */
+bool
+dbm_running_step(const char **revision, const char **direction)
+{
+	ErrorContextCallback *ec;
+
+	for (ec = error_context_stack; ec != NULL; ec = ec->previous)
+	{
+		if (ec->callback == dbm_step_error_callback)
+		{
+			DbmStepInfo *info = (DbmStepInfo *) ec->arg;
+
+			if (revision)
+				*revision = info->revision;
+			if (direction)
+				*direction = info->direction;
+			return true;
+		}
+	}
+	return false;
 }
 
 /*
@@ -211,6 +249,8 @@ dbm_run_statement(Node *stmt, const char *text, int len, void *arg)
 
 	CHECK_FOR_INTERRUPTS();
 	info->statement++;
+	info->preexisting = info->from_base && strcmp(info->direction, "upgrade") == 0 &&
+		dbm_creates_existing_object(stmt, &info->call_start);
 	rc = dbm_spi_execute_discard(sql);
 	MemoryContextSwitchTo(cxt);
 	if (rc == SPI_ERROR_TRANSACTION)
@@ -372,6 +412,7 @@ dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_b
 	MemoryContext oldcxt;
 	int			nsteps = list_length(steps);
 	bool		hide_sql = !dbm_may_read_migration_sql();
+	DbmCallStart call_start;
 	int			start;
 
 	/* revision text lives per chunk; everything a step allocates, per step */
@@ -379,6 +420,7 @@ dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_b
 									 ALLOCSET_DEFAULT_SIZES);
 	stepcxt = AllocSetContextCreate(CurrentMemoryContext, "dbmigrate step context",
 									ALLOCSET_DEFAULT_SIZES);
+	dbm_call_start_mark(&call_start);
 
 	for (start = 0; start < nsteps; start += DBM_CHUNK)
 	{
@@ -422,6 +464,8 @@ dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_b
 			info.hide_sql = hide_sql;
 			info.statement = 0;
 			info.nstatements = 0;
+			info.call_start = call_start;
+			info.preexisting = false;
 
 			sql = upgrade ? body->upgrade_sql : body->downgrade_sql;
 			if (sql == NULL)
@@ -549,8 +593,12 @@ dbm_plan_upgrade(DbmGraph *g, bool *applied, const DbmTarget *t)
 /*
  * dbm_plan_downgrade_steps
  *		Steps (in execution order) for a relative downgrade "-N" from the
- *		current revision.  Each step undoes the one current head; several
- *		current heads make the move ambiguous (21000).
+ *		current revision.  Each step undoes the one current head, so the graph
+ *		alone fixes the order; several current heads make the move ambiguous
+ *		(21000).  Alembic 1.8 picks the first row of alembic_version there,
+ *		warning that this "will be disallowed in a future release"; undoing
+ *		the most recently applied one instead would still guess which branch
+ *		the caller meant.
  */
 static List *
 dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, const DbmTarget *t)
@@ -627,15 +675,15 @@ dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current, const DbmTar
 
 /*
  * dbm_plan_downgrade_target
- *		Steps (in execution order: newest first) for downgrading to target t:
- *		exactly the applied revisions that descend from it (Alembic's rule);
- *		other branches stay applied.  "base" undoes everything.
+ *		The revisions to undo for downgrading to target t: exactly the
+ *		applied revisions that descend from it (Alembic's rule); other
+ *		branches stay applied.  "base" undoes everything.  Clears them in
+ *		applied; dbm_undo_order puts them in order.
  */
-static List *
+static bool *
 dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const DbmTarget *t)
 {
 	bool	   *remove = palloc0(sizeof(bool) * Max(g->n, 1));
-	List	   *steps = NIL;
 	int			i;
 
 	if (t->kind == DBM_TARGET_BASE)
@@ -643,7 +691,6 @@ dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const DbmTarget *t)
 	else
 	{
 		int			idx = dbm_target_position(g, t);
-		int			k;
 
 		if (!applied[idx])
 			ereport(ERROR,
@@ -653,23 +700,66 @@ dbm_plan_downgrade_target(DbmGraph *g, bool *applied, const DbmTarget *t)
 					 errhint("See what is applied with SELECT * FROM dbmigrate.migrate_current();")));
 		dbm_graph_mark_descendants(g, idx, remove);
 		remove[idx] = false;
-		for (k = 0; k < g->n; k++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			remove[k] = remove[k] && applied[k];
-		}
 	}
 
-	for (i = g->n - 1; i >= 0; i--)
+	for (i = 0; i < g->n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
+		remove[i] = remove[i] && applied[i];
 		if (remove[i])
-		{
-			steps = lappend_int(steps, i);
 			applied[i] = false;
-		}
 	}
-	return steps;
+	return remove;
+}
+
+/* dbm_undo_order's state while it reads the log */
+typedef struct DbmUndoKeys
+{
+	DbmGraph   *g;
+	int64	   *keys;
+} DbmUndoKeys;
+
+static void
+dbm_undo_key(const char *id, int64 log_id, void *arg)
+{
+	DbmUndoKeys *uk = (DbmUndoKeys *) arg;
+	int			idx = dbm_graph_find(uk->g, id);
+
+	if (idx >= 0)
+		uk->keys[idx] = log_id;
+}
+
+/*
+ * dbm_undo_order
+ *		Steps (node indexes, in execution order) that undo the revisions in
+ *		set: children before their parents, and independent revisions in
+ *		reverse order of application, which dbmigrate.log records (the row
+ *		that last applied each one); revisions it has no row for count as
+ *		applied before every logged one, and ties go newest registration
+ *		first.  Registration order alone would undo a branch applied first
+ *		before one applied later that may depend on it (a view on a column
+ *		the other branch added).  Reads the log: call as the owner.
+ */
+static List *
+dbm_undo_order(DbmGraph *g, const bool *set)
+{
+	DbmUndoKeys uk;
+	List	   *ids = NIL;
+	int			i;
+
+	uk.g = g;
+	uk.keys = palloc0(sizeof(int64) * Max(g->n, 1));
+	for (i = 0; i < g->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (set[i])
+			ids = lappend(ids, g->nodes[i].id);
+	}
+	if (ids == NIL)
+		return NIL;
+	dbm_scan_last_applied(ids, DBM_READ_LATEST, dbm_undo_key, &uk);
+	list_free(ids);
+	return dbm_graph_undo_order(g, set, uk.keys);
 }
 
 /*
@@ -757,9 +847,8 @@ dbmigrate_migrate_upgrade(PG_FUNCTION_ARGS)
 	bool	   *applied;
 	bool	   *want;
 	bool		done;
-	List	   *steps = NIL;
+	List	   *steps;
 	List	   *after;
-	int			i;
 
 	dbm_begin_state_change("migrate_upgrade", false);
 	dbm_call_begin(&call);
@@ -784,13 +873,7 @@ dbmigrate_migrate_upgrade(PG_FUNCTION_ARGS)
 
 	g = dbm_graph_load(DBM_READ_LATEST);
 	applied = dbm_graph_applied(g, current);
-	want = dbm_plan_upgrade(g, applied, &t);
-	for (i = 0; i < g->n; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (want[i] && !applied[i])
-			steps = lappend_int(steps, i);
-	}
+	steps = dbm_plan_steps(g, applied, current, &t, &want);
 	dbm_check_transactional(dbm_graph_ids(g, steps), &t, "migrate_upgrade_stepwise");
 	dbm_leave_owner(&call.owner);
 
@@ -817,6 +900,7 @@ dbm_downgrade(FunctionCallInfo fcinfo, const DbmTarget *t)
 	List	   *current;
 	DbmGraph   *g;
 	bool	   *applied;
+	bool	   *after;
 	List	   *steps;
 
 	dbm_begin_state_change("migrate_downgrade", false);
@@ -832,23 +916,15 @@ dbm_downgrade(FunctionCallInfo fcinfo, const DbmTarget *t)
 
 	g = dbm_graph_load(DBM_READ_LATEST);
 	applied = dbm_graph_applied(g, current);
-	if (t->kind == DBM_TARGET_BACKWARD)
-		steps = dbm_plan_downgrade_steps(g, applied, current, t);
-	else
-		steps = dbm_plan_downgrade_target(g, applied, t);
-
-	if (steps != NIL)
-	{
-		dbm_check_reversible(dbm_graph_ids(g, steps), t);
-		dbm_check_transactional(dbm_graph_ids(g, steps), t, "migrate_downgrade_stepwise");
-	}
+	steps = dbm_plan_steps(g, applied, current, t, &after);
+	dbm_check_transactional(dbm_graph_ids(g, steps), t, "migrate_downgrade_stepwise");
 	dbm_leave_owner(&call.owner);
 
 	dbm_run_steps(&call, g, steps, false, false, store, desc);
 
 	dbm_enter_owner(&call.owner);
 	if (steps != NIL)
-		dbm_write_current(dbm_graph_maximal(g, applied));
+		dbm_write_current(dbm_graph_maximal(g, after));
 	dbm_call_end(&call);
 	return (Datum) 0;
 }
@@ -888,8 +964,10 @@ dbmigrate_migrate_downgrade(PG_FUNCTION_ARGS)
  *		RETURNS TABLE(revision text, message text, duration interval)
  *
  *		Alembic's "downgrade <target>": undo exactly the applied revisions
- *		that descend from target ("base": all; "-N": relative).  Errors as
- *		above, plus 42704 unknown and 55000 not-applied target.
+ *		that descend from target ("base": all; "-N": relative), children
+ *		first and independent branches in reverse order of application
+ *		(dbm_undo_order).  Errors as above, plus 42704 unknown and 55000
+ *		not-applied target.
  */
 Datum
 dbmigrate_migrate_downgrade_to(PG_FUNCTION_ARGS)
@@ -972,12 +1050,14 @@ dbmigrate_migrate_stamp(PG_FUNCTION_ARGS)
 /*
  * dbm_plan_steps
  *		The steps (node indexes, in execution order) of an upgrade or a
- *		downgrade to t from the applied set (which is not changed), checked
- *		as migrate_upgrade and migrate_downgrade check them, except for
- *		non-transactional revisions: for the stepwise procedures.
+ *		downgrade to t from the applied set, which is not changed; *after
+ *		(when not NULL) gets the applied set once they ran.  A downgrade
+ *		crossing an irreversible revision is refused (55000).  Reads the log
+ *		for a downgrade's order: call as the owner.  Used by migrate_upgrade,
+ *		migrate_downgrade, the stepwise procedures and migrate_plan.
  */
 List *
-dbm_plan_steps(DbmGraph *g, const bool *applied, List *current, const DbmTarget *t)
+dbm_plan_steps(DbmGraph *g, const bool *applied, List *current, const DbmTarget *t, bool **after)
 {
 	bool	   *work = palloc(sizeof(bool) * Max(g->n, 1));
 	List	   *steps = NIL;
@@ -986,22 +1066,29 @@ dbm_plan_steps(DbmGraph *g, const bool *applied, List *current, const DbmTarget 
 	memcpy(work, applied, sizeof(bool) * g->n);
 	if (t->op == DBM_OP_UPGRADE)
 	{
-		bool	   *want = dbm_plan_upgrade(g, work, t);
-
+		work = dbm_plan_upgrade(g, work, t);
 		for (i = 0; i < g->n; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			if (want[i] && !applied[i])
+			if (work[i] && !applied[i])
 				steps = lappend_int(steps, i);
 		}
-		return steps;
 	}
-	if (t->kind == DBM_TARGET_BACKWARD)
-		steps = dbm_plan_downgrade_steps(g, work, current, t);
-	else if (t->kind != DBM_TARGET_REVISION || !dbm_list_has_id(current, t->revision))
-		steps = dbm_plan_downgrade_target(g, work, t);
-	if (steps != NIL)
-		dbm_check_reversible(dbm_graph_ids(g, steps), t);
+	else
+	{
+		/*
+		 * downgrading to a revision that is already a current head does
+		 * nothing
+		 */
+		if (t->kind == DBM_TARGET_BACKWARD)
+			steps = dbm_plan_downgrade_steps(g, work, current, t);
+		else if (t->kind != DBM_TARGET_REVISION || !dbm_list_has_id(current, t->revision))
+			steps = dbm_undo_order(g, dbm_plan_downgrade_target(g, work, t));
+		if (steps != NIL)
+			dbm_check_reversible(dbm_graph_ids(g, steps), t);
+	}
+	if (after != NULL)
+		*after = work;
 	return steps;
 }
 

@@ -60,6 +60,8 @@ typedef struct DbmSha256 DbmSha256;
 static void dbm_normalize(DbmSha256 *h, const char *sql);
 static bool dbm_is_id_char(pg_wchar c);
 static bool dbm_drops_dbmigrate(Node *stmt);
+static bool dbm_names_one_of(List *names, const char *const *which, const char **found);
+static const char *dbm_drops_dependency(Node *stmt, const char **verb);
 
 /* global variables */
 
@@ -615,15 +617,86 @@ dbm_drops_dbmigrate(Node *stmt)
 }
 
 /*
+ * dbm_names_one_of
+ *		Whether a list of names (String nodes: the objects of a DROP) holds
+ *		one of the NULL-terminated which; sets *found to it.
+ */
+static bool
+dbm_names_one_of(List *names, const char *const *which, const char **found)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+	{
+		int			i;
+
+		if (!IsA(lfirst(lc), String))
+			continue;
+		for (i = 0; which[i] != NULL; i++)
+		{
+			if (strcmp(strVal(lfirst(lc)), which[i]) == 0)
+			{
+				*found = which[i];
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/*
+ * dbm_drops_dependency
+ *		What dbmigrate depends on that a statement drops or renames, or NULL;
+ *		sets *verb ("drops", "renames").  Returns "pgcrypto" for DROP
+ *		EXTENSION pgcrypto (dbmigrate requires it: without CASCADE that
+ *		always fails, with CASCADE it drops dbmigrate too), or the schema
+ *		dbmigrate or dbmigrate_private for DROP SCHEMA and ALTER SCHEMA ...
+ *		RENAME.  A drop that reaches them only at run time (CASCADE through
+ *		the schema pgcrypto is in, dynamic SQL, DROP OWNED) is refused by
+ *		the drop guard (diagnostics.c) as it happens.
+ */
+static const char *
+dbm_drops_dependency(Node *stmt, const char **verb)
+{
+	static const char *const extensions[] = {"pgcrypto", NULL};
+	static const char *const schemas[] = {"dbmigrate", "dbmigrate_private", NULL};
+	const char *found = NULL;
+
+	*verb = "drops";
+	if (IsA(stmt, DropStmt))
+	{
+		DropStmt   *ds = (DropStmt *) stmt;
+
+		if (ds->removeType == OBJECT_EXTENSION && dbm_names_one_of(ds->objects, extensions, &found))
+			return found;
+		if (ds->removeType == OBJECT_SCHEMA && dbm_names_one_of(ds->objects, schemas, &found))
+			return found;
+	}
+	if (IsA(stmt, RenameStmt) && ((RenameStmt *) stmt)->renameType == OBJECT_SCHEMA &&
+		((RenameStmt *) stmt)->subname != NULL)
+	{
+		List	   *name = list_make1(makeString(((RenameStmt *) stmt)->subname));
+
+		*verb = "renames";
+		if (dbm_names_one_of(name, schemas, &found))
+			return found;
+	}
+	return NULL;
+}
+
+/*
  * dbm_check_migration_sql
  *		Parse one migration SQL text with the server's parser and refuse, at
  *		registration, what could never run where it will run: syntax errors
- *		(42601), COPY to or from the client (0A000), and for a transactional
- *		revision (run inside the caller's transaction) transaction control
- *		(2D000) and statements that cannot run in a transaction block (25001).
- *		A non-transactional revision runs its statements one by one at top
- *		level (see migrate_upgrade_stepwise), where both are allowed.
- *		direction is "upgrade" or "downgrade".
+ *		(42601), COPY to or from the client (0A000), dropping or altering
+ *		dbmigrate or its schemas (55006), and for a transactional revision
+ *		(run inside the caller's transaction) transaction control (2D000) and
+ *		statements that cannot run in a transaction block (25001).  A
+ *		non-transactional revision runs its statements one by one at top level
+ *		(see migrate_upgrade_stepwise), where both are allowed.  Dropping
+ *		pgcrypto is refused at run time, not here (diagnostics.c): real
+ *		histories drop it in downgrades that may never run.  direction is
+ *		"upgrade" or "downgrade".
  */
 typedef struct DbmCheckArg
 {
@@ -661,6 +734,8 @@ dbm_check_statement(Node *stmt, const char *text, int len, void *arg)
 	const char *revision = check->revision;
 	const char *direction = check->direction;
 	const char *kind;
+	const char *dependency;
+	const char *verb;
 
 	if (IsA(stmt, TransactionStmt) && !check->transactional &&
 		(((TransactionStmt *) stmt)->kind == TRANS_STMT_PREPARE ||
@@ -703,6 +778,15 @@ dbm_check_statement(Node *stmt, const char *text, int len, void *arg)
 				 errdetail("The %s_sql of revision \"%s\" drops or alters extension \"dbmigrate\", "
 						   "whose tables record the run in progress.", direction, revision),
 				 errhint("Run DROP EXTENSION or ALTER EXTENSION dbmigrate outside migrations.")));
+
+	dependency = dbm_drops_dependency(stmt, &verb);
+	if (dependency != NULL && strcmp(dependency, "pgcrypto") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("migration SQL must not drop or rename schema \"%s\"", dependency),
+				 errdetail("The %s_sql of revision \"%s\" %s schema \"%s\", which holds dbmigrate's "
+						   "own objects.", direction, revision, verb, dependency),
+				 errhint("Run DROP EXTENSION dbmigrate outside migrations to remove dbmigrate.")));
 
 	kind = dbm_nontransactional_kind(stmt);
 	if (kind != NULL && check->transactional)

@@ -122,7 +122,7 @@ dbm_stepwise_run(const DbmTarget *t, const char *funcname)
 	current = dbm_read_current(DBM_READ_LATEST);
 	g = dbm_graph_load(DBM_READ_LATEST);
 	applied = dbm_graph_applied(g, current);
-	steps = dbm_plan_steps(g, applied, current, t);
+	steps = dbm_plan_steps(g, applied, current, t, NULL);
 	nontx = steps != NIL ? dbm_read_nontransactional(dbm_graph_ids(g, steps)) : NIL;
 	dbm_leave_owner(&call.owner);
 	from_base = upgrade && current == NIL;

@@ -11,7 +11,8 @@
 -- documented behaviour and a comment marked "Alembic differs" says how and
 -- why.  The recurring differences are:
 --   * ordering: dbmigrate runs pending revisions parents first with ties in
---     registration order (and downgrades in reverse registration order);
+--     registration order (and downgrades, children first, in reverse order
+--     of application, which dbmigrate's log records and Alembic's does not);
 --     Alembic walks one branch at a time, so its step order on a branchy
 --     graph can differ while the resulting set of heads is the same;
 --   * ambiguity: dbmigrate refuses a relative move that is ambiguous (-N
@@ -339,7 +340,8 @@ SELECT is(tap_graph.cur(), ARRAY['left_d', 'right_c'],
     'branches: the no-op downgrades changed nothing');
 
 -- Alembic differs in order only: it undoes one branch after the other
--- (left_d, left_c, right_c); dbmigrate undoes in reverse registration order.
+-- (left_d, left_c, right_c); dbmigrate undoes in reverse order of
+-- application (here also reverse registration order).
 SELECT results_eq($$SELECT revision FROM dbmigrate.migrate_downgrade('trunk_b')$$,
     ARRAY['right_c', 'left_d', 'left_c'],
     'branches: downgrade to the branch point trunk_b undoes both branches, newest first');
@@ -477,9 +479,12 @@ SELECT is(tap_graph.cur(), ARRAY['one_c', 'two_c'], 'roots: current is one_c and
 
 SELECT results_eq($$SELECT revision FROM dbmigrate.migrate_upgrade('heads')$$,
     ARRAY['join_d', 'two_d'], 'roots: upgrade to heads runs join_d and two_d');
+-- base: children first, the rest in reverse order of application (the
+-- log): two_d and join_d (applied last), two_c and one_c (applied
+-- together, two_c last), then two_b, two_a, one_b, one_a (applied first)
 SELECT results_eq($$SELECT revision FROM dbmigrate.migrate_downgrade('base')$$,
-    ARRAY['two_d', 'join_d', 'two_c', 'two_b', 'two_a', 'one_c', 'one_b', 'one_a'],
-    'roots: downgrade to base undoes all eight in reverse registration order');
+    ARRAY['two_d', 'join_d', 'two_c', 'one_c', 'two_b', 'two_a', 'one_b', 'one_a'],
+    'roots: downgrade to base undoes all eight in reverse order of application');
 SELECT is(tap_graph.cur(), '{}'::text[], 'roots: back at base');
 SELECT is(tap_graph.live(), '{}'::text[], 'roots: no revision''s SQL is left in effect');
 SELECT is_empty('SELECT * FROM tap_graph.broken()',
@@ -598,8 +603,10 @@ SELECT is(tap_graph.cur(), ARRAY['tw_c1', 'tw_d2'], 'twin: current is tw_c1 and 
 SELECT results_eq($$SELECT revision FROM dbmigrate.migrate_upgrade('+1')$$,
     ARRAY['tw_d1'], 'twin: +1 has one next revision (tw_d1)');
 SELECT is(tap_graph.cur(), ARRAY['tw_d1', 'tw_d2'], 'twin: current is tw_d1 and tw_d2');
+-- children first, otherwise the most recently applied first: tw_d1, tw_c1
+-- (applied after tw_c2 and tw_d2), tw_d2, tw_c2
 SELECT results_eq($$SELECT revision FROM dbmigrate.migrate_downgrade('tw_b2')$$,
-    ARRAY['tw_d2', 'tw_d1', 'tw_c2', 'tw_c1'],
+    ARRAY['tw_d1', 'tw_c1', 'tw_d2', 'tw_c2'],
     'twin: downgrade to tw_b2 undoes both merges and their children');
 SELECT is(tap_graph.cur(), ARRAY['tw_b1', 'tw_b2', 'tw_b3'],
     'twin: the three branches are current again');

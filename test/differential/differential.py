@@ -12,8 +12,9 @@ with what Alembic's own ``alembic.script.revision.RevisionMap`` computes:
     must also be exactly the rows it appended to migrate_log(); for a stamp,
     its log rows);
   * that the order they ran in is topological (parents before children on
-    the way up, children before parents on the way down), and in
-    registration order as the README promises;
+    the way up, children before parents on the way down), and as the README
+    promises: upgrades in registration order, downgrades in reverse order
+    of application (the log);
   * the current heads afterwards (dbmigrate.migrate_current()), and after
     registration migrate_heads().
 
@@ -41,6 +42,7 @@ Use /usr/bin/python3 (Debian's python3-alembic and python3-psycopg2).
 
 import argparse
 import hashlib
+import heapq
 import math
 import os
 import random
@@ -649,14 +651,38 @@ def expected_outcome(g, st, op, target):
     return out, rule
 
 
-def order_problem(g, st, op, rows):
+def undo_order(g, moved, applied_at):
+    """README, "Order" (downgrades): every revision is undone after its
+    applied children; among those free to go, the most recently applied
+    first (the log row that last applied it: applied_at), a revision the log
+    has no such row for counting as applied before every logged one, and
+    equal ones newest registration first.  The order, as indexes."""
+    def key(i):
+        return (-applied_at.get(i, 0), -i)
+    pending = {r: sum(1 for c in g.children[r] if c in moved) for r in moved}
+    ready = [key(r) for r in moved if pending[r] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        r = -heapq.heappop(ready)[1]
+        order.append(r)
+        for p in g.parents[r]:
+            if p in moved:
+                pending[p] -= 1
+                if pending[p] == 0:
+                    heapq.heappush(ready, key(p))
+    return order
+
+
+def order_problem(g, st, op, rows, applied_at):
     """None if rows (dbmigrate's execution order) is right, else why.
 
     Topological: on the way up every parent is applied before its child, on
     the way down every applied child is undone before its parent.  And README,
     "Order": "revisions run parents first; revisions that do not depend on
     each other run in registration order" -- so an upgrade runs in ascending
-    registration order and a downgrade (its mirror) in descending order."""
+    registration order; a downgrade undoes independent revisions in reverse
+    order of application (undo_order)."""
     done = set()
     if op == "upgrade":
         for r in rows:
@@ -672,8 +698,9 @@ def order_problem(g, st, op, rows):
                 if c in st.applied and c not in done:
                     return "not topological: %s undone before its child %s" % (g.ids[r], g.ids[c])
             done.add(r)
-        if rows != sorted(rows, reverse=True):
-            return "not in reverse registration order"
+        want = undo_order(g, set(rows), applied_at)
+        if rows != want:
+            return "not in reverse order of application: expected %s" % short(ids_of_list(g, want))
     return None
 
 
@@ -879,6 +906,14 @@ class Runner:
             cur = self.q("SELECT array(SELECT dbmigrate.migrate_current()), "
                          "(SELECT coalesce(max(id), 0) FROM dbmigrate.migrate_log())")
             current, mark = cur.fetchone()
+            # the log row that last applied each revision (an upgrade, or a
+            # stamp with a checksum; a later downgrade or un-stamp cancels it)
+            applied_at = {}
+            for rid, op_, csum, lid in self.q(
+                    "SELECT revision, operation, checksum, id FROM dbmigrate.migrate_log() "
+                    "ORDER BY id").fetchall():
+                if rid in g.idx:
+                    applied_at[g.idx[rid]] = lid if op_ != "downgrade" and csum else 0
             if sorted(current) != sorted(g.ids[h] for h in st.heads):
                 self.fail(g, "state %s: migrate_current() is %s after setting it up"
                           % (st.describe(g), short(sorted(current))))
@@ -887,7 +922,7 @@ class Runner:
             self.q("SAVEPOINT target")
             for op, target in cases:
                 self.res["targets"] += 1
-                problem = self.run_case(g, st, op, target, mark)
+                problem = self.run_case(g, st, op, target, mark, applied_at)
                 self.q("ROLLBACK TO SAVEPOINT target")
                 if problem:
                     self.res["bad_targets"] += 1
@@ -898,7 +933,7 @@ class Runner:
             self.q("ROLLBACK TO SAVEPOINT state")
         self.conn.rollback()
 
-    def run_case(self, g, st, op, target, mark):
+    def run_case(self, g, st, op, target, mark, applied_at):
         """None when dbmigrate agrees with the expectation, else what differs."""
         exp, rule = expected_outcome(g, st, op, target)
         tally = self.res["rules"].setdefault(rule, [0, 0])
@@ -953,7 +988,8 @@ class Runner:
             if log != ["%s %s" % (r, word) for r in rows]:
                 problems.append("migrate_log() has %s for the returned rows %s"
                                 % (short(log), short(rows)))
-            o = order_problem(g, st, "upgrade" if op == "upgrade" else "downgrade", ridx)
+            o = order_problem(g, st, "upgrade" if op == "upgrade" else "downgrade", ridx,
+                              applied_at)
             if o:
                 problems.append("order %s: %s" % (short(rows), o))
         if len(cidx) != len(set(cidx)) or set(cidx) != exp.heads:
@@ -964,6 +1000,10 @@ class Runner:
 
 def ids_of(g, idxs):
     return [g.ids[i] for i in sorted(idxs)]
+
+
+def ids_of_list(g, idxs):
+    return [g.ids[i] for i in idxs]
 
 
 def short(xs, k=8):
