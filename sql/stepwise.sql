@@ -30,10 +30,11 @@ SELECT dbmigrate.migrate_register('sw2', 'sw1', 'CREATE INDEX CONCURRENTLY sw_t_
     'DROP INDEX CONCURRENTLY sw_t_code', 'index');
 \echo :LAST_ERROR_SQLSTATE
 
--- with transactional => false it registers: several statements, a VACUUM,
--- and an explicit block are fine there
+-- with transactional => false it registers: several statements, VACUUM
+-- (of the whole database too: it must not wait for the run lock the
+-- procedure holds), and an explicit block are fine there
 SELECT dbmigrate.migrate_register('sw2', 'sw1',
-    'CREATE INDEX CONCURRENTLY sw_t_code ON sw_t (code); VACUUM (ANALYZE) sw_t; BEGIN; UPDATE sw_t SET code = code; COMMIT',
+    'CREATE INDEX CONCURRENTLY sw_t_code ON sw_t (code); VACUUM (ANALYZE) sw_t; VACUUM; BEGIN; UPDATE sw_t SET code = code; COMMIT',
     'DROP INDEX CONCURRENTLY sw_t_code', 'index', transactional => false);
 SELECT revision, transactional FROM dbmigrate.revision ORDER BY seq;
 -- two-phase commit stays refused
@@ -86,7 +87,7 @@ SELECT * FROM sw_state;
 SELECT dbmigrate.migrate_register('sw3', 'sw2', 'SELECT 1', 'SELECT 1', 'plain', transactional => false);
 \echo :LAST_ERROR_SQLSTATE
 SELECT dbmigrate.migrate_register('sw2', 'sw1',
-    'CREATE INDEX CONCURRENTLY sw_t_code ON sw_t (code); VACUUM (ANALYZE) sw_t; BEGIN; UPDATE sw_t SET code = code; COMMIT',
+    'CREATE INDEX CONCURRENTLY sw_t_code ON sw_t (code); VACUUM (ANALYZE) sw_t; VACUUM; BEGIN; UPDATE sw_t SET code = code; COMMIT',
     'DROP INDEX CONCURRENTLY sw_t_code', 'index');
 \echo :LAST_ERROR_SQLSTATE
 

@@ -244,7 +244,7 @@ dbm_run_lock_callback(void *arg)
  *		most dbmigrate.run_lock_timeout: SHARE UPDATE EXCLUSIVE on
  *		dbmigrate_private.run_lock until the end of the transaction.  It is
  *		self-conflicting; a role without USAGE on schema dbmigrate_private
- *		cannot name the table, so it cannot lock it at all (see
+ *		cannot name the view, so it cannot lock it at all (see
  *		dbmigrate--1.0--1.1.sql), and plain SELECTs (the read-only
  *		functions) never wait for it.
  *
@@ -316,7 +316,7 @@ dbm_run_lock_relid(void)
  *		dbm_begin_state_change takes, but session-level, so no other deploy
  *		can start between two of its revisions.  Waits at most
  *		dbmigrate.run_lock_timeout (55P03).  A role without privileges on
- *		dbmigrate_private cannot name the table, so it cannot take or block
+ *		dbmigrate_private cannot name the view, so it cannot take or block
  *		this lock either.  A session lock outlives an error: the procedures
  *		release it on every exit (PG_FINALLY).  55000 on a 1.0 schema.
  */
