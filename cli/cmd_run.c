@@ -103,7 +103,7 @@ is_not_transactional_refusal(const DbError *err)
 static int
 fail(App *app, DbError *err, const MigFile *file, bool rollback)
 {
-	progress_finish(app);
+	progress_fail(app);
 	db_report_error(app, err, file, NULL);
 	db_error_free(err);
 	if (rollback && app->conn && PQtransactionStatus(app->conn) != PQTRANS_IDLE)

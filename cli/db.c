@@ -29,6 +29,7 @@ static char *field(const PGresult *res, int code);
 static void explain_connect_failure(App *app, const char *msg);
 static int	error_line(const DbError *err, const MigFile *file, const char **section);
 static int	line_of_offset(const char *text, int chars);
+static void print_error_line(const char *text, int chars, int line);
 
 static PGcancel *volatile cancel_handle = NULL;
 
@@ -285,7 +286,6 @@ db_query(App *app, const char *sql, int nparams, const char *const *values, DbEr
 	PGresult   *res = PQexecParams(app->conn, sql, nparams, NULL, values, NULL, NULL, 0);
 	ExecStatusType st;
 
-	progress_finish(app);
 	if (res == NULL)
 	{
 		db_error_from_conn(app, err);
@@ -296,8 +296,10 @@ db_query(App *app, const char *sql, int nparams, const char *const *values, DbEr
 	{
 		db_error_from_result(res, err);
 		PQclear(res);
+		progress_fail(app);
 		return NULL;
 	}
+	progress_finish(app);
 	return res;
 }
 
@@ -467,6 +469,42 @@ error_line(const DbError *err, const MigFile *file, const char **section)
 }
 
 /*
+ * print_error_line
+ *		psql's "LINE n:" with a caret under the character at 1-based
+ *		position chars of text (line is the file's line number).
+ */
+static void
+print_error_line(const char *text, int chars, int line)
+{
+	const unsigned char *p = (const unsigned char *) text;
+	const unsigned char *start = p;
+	const unsigned char *end;
+	int			c = 1;
+	int			col = 0;
+	char	   *prefix;
+
+	for (; *p && c < chars; p++)
+		if ((*p & 0xC0) != 0x80)
+		{
+			c++;
+			if (*p == '\n')
+				start = p + 1;
+		}
+	for (const unsigned char *q = start; q < p; q++)
+		if ((*q & 0xC0) != 0x80)
+			col++;
+	end = (const unsigned char *) strchr((const char *) start, '\n');
+	if (end == NULL)
+		end = start + strlen((const char *) start);
+	if (end > start && end[-1] == '\r')
+		end--;
+	prefix = xasprintf("LINE %d: ", line);
+	fprintf(stderr, "%s%.*s\n%*s^\n", prefix, (int) (end - start), (const char *) start,
+			(int) strlen(prefix) + col, "");
+	free(prefix);
+}
+
+/*
  * db_report_error
  *		A server error in full, as psql's verbose form has it, headed by the
  *		file and line it belongs to when one does (file may be NULL: then the
@@ -516,7 +554,14 @@ db_report_error(App *app, const DbError *err, const MigFile *file, const char *w
 	if (err->context)
 		fprintf(stderr, "CONTEXT:  %s\n", err->context);
 	if (file && section)
+	{
+		const char *text = strcmp(section, "migrate:down") == 0 ? file->down : file->up;
+
+		if (err->internal_position > 0 && err->internal_query && text &&
+			strcmp(err->internal_query, text) == 0)
+			print_error_line(text, err->internal_position, line);
 		fprintf(stderr, "FILE:  %s, line %d (in \"-- %s\")\n", file->path, line, section);
+	}
 	json_error(app, "failed", err, file ? file->path : NULL, line, NULL);
 }
 

@@ -223,6 +223,7 @@ extern void msg_info(const App *app, const char *fmt,...) __attribute__((format(
 extern double now_ms(void);
 extern void progress_start(App *app, const char *text);
 extern void progress_finish(App *app);
+extern void progress_fail(App *app);
 extern void json_string(FILE *out, const char *s);
 extern void json_string_array(FILE *out, char **items, int n);
 extern void json_error(const App *app, const char *status, const DbError *err, const char *file,

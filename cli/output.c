@@ -151,6 +151,19 @@ progress_finish(App *app)
 	app->step_text = NULL;
 }
 
+/* progress_fail: the step in progress failed */
+void
+progress_fail(App *app)
+{
+	if (!app->step_open)
+		return;
+	msg_info(app, "  failed after %.1f ms", now_ms() - app->step_started);
+	app->step_open = false;
+	free(app->step_text);
+	app->step_text = NULL;
+	app->steps_seen--;
+}
+
 /* json_string: s as a JSON string (null for NULL); s is UTF-8 */
 void
 json_string(FILE *out, const char *s)
