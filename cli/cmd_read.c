@@ -237,7 +237,8 @@ cmd_history(App *app, int argc, char **argv)
 		}
 		parents = graph_parents_text(g, k);
 		f = flags_text(g, k, present);
-		printf("%s -> %s%s, %s", parents, nd->id, f, nd->message ? nd->message : "");
+		printf("%s -> %s%s%s%s", parents, nd->id, f, nd->message ? ", " : "",
+			   nd->message ? nd->message : "");
 		if (verbose)
 		{
 			if (nd->applied && nd->applied_at)

@@ -71,7 +71,7 @@ sub new_project {
 # new_db(): a fresh database (dropped at exit); returns its name
 sub new_db {
     my $name = sprintf("dbm_cli_%d_%d", $$, scalar(@dbs));
-    system('dropdb', '--if-exists', $name) == 0 or die "dropdb $name";
+    system("dropdb --if-exists $name 2>/dev/null") == 0 or die "dropdb $name";
     system('createdb', $name) == 0 or die "createdb $name";
     push @dbs, $name;
     return $name;
