@@ -12,12 +12,13 @@ use File::Basename qw(dirname);
 use File::Temp qw(tempdir);
 use Exporter qw(import);
 
-our @EXPORT = qw(dbm run_in new_project new_db psql_value write_file read_file root_dir);
+our @EXPORT = qw(dbm run_in spawn_in new_project new_db psql_value write_file read_file root_dir);
 
 my $root = abs_path(dirname(__FILE__) . '/../..');
 my $bin = $ENV{DBMIGRATE} || "$root/cli/dbmigrate";
 die "no dbmigrate client at $bin: run make first\n" unless -x $bin;
 my @dbs;
+my $owner = $$;	# forked children must not drop the databases
 
 sub root_dir { return $root; }
 
@@ -40,6 +41,21 @@ sub run_in {
     my $rc = $? >> 8;
     $rc = 128 + ($? & 127) if $? & 127;
     return ($rc, read_file("$tmp/out"), read_file("$tmp/err"));
+}
+
+# spawn_in(DIR, LOG, ARGS...): start the client in DIR with stdout and stderr
+# to LOG; returns its pid (the client itself: kill it, waitpid it)
+sub spawn_in {
+    my ($dir, $log, @args) = @_;
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        chdir $dir or die "chdir $dir: $!";
+        open(STDOUT, '>', $log) or die;
+        open(STDERR, '>&', \*STDOUT) or die;
+        exec($bin, @args) or die "exec $bin: $!";
+    }
+    return $pid;
 }
 
 # dbm(DIR, ARGS...): run_in without extra environment
@@ -80,6 +96,7 @@ sub new_db {
 # psql_value(DB, SQL): the first column of the result, rows joined by "|"
 sub psql_value {
     my ($db, $sql) = @_;
+    local $ENV{PGOPTIONS} = '-c client_min_messages=warning';
     open(my $fh, '-|', 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-d', $db, '-c', $sql)
         or die "psql: $!";
     my @rows = <$fh>;
@@ -89,6 +106,7 @@ sub psql_value {
 }
 
 END {
+    return if $$ != $owner;
     my $rc = $?;
     for my $db (@dbs) {
         # a killed deploy's backend may still be going away
