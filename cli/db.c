@@ -431,7 +431,7 @@ error_line(const DbError *err, const MigFile *file, const char **section)
 	const char *stmt;
 
 	*section = NULL;
-	if ((up || down) && text != NULL)
+	if ((up || down) && text !=NULL)
 	{
 		*section = down ? "migrate:down" : "migrate:up";
 		if (err->internal_position > 0 && err->internal_query &&

@@ -37,13 +37,15 @@
 /* exit status (SPEC §6) */
 #define EXIT_DONE		0		/* done, up to date */
 #define EXIT_FAILED		1		/* failed; check: something pending */
-#define EXIT_USAGE		2		/* usage or configuration error; check: problems */
+#define EXIT_USAGE		2		/* usage or configuration error; check:
+								 * problems */
 
 /* the revision CREATE EXTENSION registers: a parent every folder may name */
 #define BUILTIN_REVISION "001_initial_migration"
 
 /* the transaction-level advisory lock that serializes CREATE EXTENSION */
-#define BOOTSTRAP_LOCK_KEY "7233180411463017521"	/* 0x64626d626f6f7431, "dbmboot1" */
+#define BOOTSTRAP_LOCK_KEY "7233180411463017521"	/* 0x64626d626f6f7431,
+													 * "dbmboot1" */
 
 /* the configuration file init writes and every command reads */
 #define CONFIG_FILE "dbmigrate.conf"

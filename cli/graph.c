@@ -236,6 +236,7 @@ report_cycle(const Graph *g, const bool *done)
 	}
 	first = &g->nodes[cur];
 	text = xstrdup(first->id);
+
 	{
 		int			c = cur;
 
@@ -254,6 +255,7 @@ report_cycle(const Graph *g, const bool *done)
 			t = xasprintf("%s <- %s", text, g->nodes[next].id);
 			free(text);
 			text = t;
+
 			c = next;
 		} while (c != cur);
 	}

@@ -30,19 +30,26 @@
 #include "dbmigrate.h"
 
 static const Command commands[] = {
-	{"init", cmd_init, "init",
+	{
+		"init", cmd_init, "init",
 		"Create the migrations folder (--dir, default migrations) and " CONFIG_FILE ",\n"
-		"which records the folder. Existing ones are kept. Needs no database."},
-	{"revision", cmd_revision, "revision -m MESSAGE",
+		"which records the folder. Existing ones are kept. Needs no database."
+	},
+	{
+		"revision", cmd_revision, "revision -m MESSAGE",
 		"Write a new migration file whose parent is the single head of the folder\n"
 		"(" BUILTIN_REVISION " for an empty folder), with a new 12-hex-digit id.\n"
 		"Refuses when the folder has several heads: merge them first.\n"
-		"  -m, --message MESSAGE   the revision's message (required)"},
-	{"merge", cmd_merge, "merge -m MESSAGE [heads | REVISION...]",
+		"  -m, --message MESSAGE   the revision's message (required)"
+	},
+	{
+		"merge", cmd_merge, "merge -m MESSAGE [heads | REVISION...]",
 		"Write a merge file: a revision with empty SQL whose parents are the given\n"
 		"revisions (ids or unique prefixes), by default every head of the folder.\n"
-		"  -m, --message MESSAGE   the merge's message (required)"},
-	{"upgrade", cmd_upgrade, "upgrade [TARGET] [--sql]",
+		"  -m, --message MESSAGE   the merge's message (required)"
+	},
+	{
+		"upgrade", cmd_upgrade, "upgrade [TARGET] [--sql]",
 		"Deploy: read the folder and check its graph (before connecting), then in one\n"
 		"transaction install the extension if needed, register every file (parents\n"
 		"first; unchanged files are no-ops) and upgrade to TARGET (default head:\n"
@@ -50,34 +57,51 @@ static const Command commands[] = {
 		"everything back. A path with a non-transactional revision is registered\n"
 		"first, then run by CALL dbmigrate.migrate_upgrade_stepwise (a commit per\n"
 		"revision).\n"
-		"  --sql   print the SQL that would run (offline mode); change nothing"},
-	{"downgrade", cmd_downgrade, "downgrade [TARGET] [--sql]",
+		"  --sql   print the SQL that would run (offline mode); change nothing"
+	},
+	{
+		"downgrade", cmd_downgrade, "downgrade [TARGET] [--sql]",
 		"Undo applied revisions, in one transaction: TARGET is -N (default -1), a\n"
 		"revision (undo what descends from it) or base (undo everything).\n"
-		"  --sql   print the SQL that would run (offline mode); change nothing"},
-	{"current", cmd_current, "current",
-		"Print the applied heads of the database, one a line (nothing at base)."},
-	{"heads", cmd_heads, "heads",
-		"Print the heads of the revision graph: the database's and the folder's."},
-	{"history", cmd_history, "history [--verbose]",
+		"  --sql   print the SQL that would run (offline mode); change nothing"
+	},
+	{
+		"current", cmd_current, "current",
+		"Print the applied heads of the database, one a line (nothing at base)."
+	},
+	{
+		"heads", cmd_heads, "heads",
+		"Print the heads of the revision graph: the database's and the folder's."
+	},
+	{
+		"history", cmd_history, "history [--verbose]",
 		"Print every revision, newest first, one line each as Alembic does:\n"
 		"  PARENT -> REVISION (head) (current), message\n"
 		"Revisions of the folder not yet registered are marked (not registered).\n"
-		"  -v, --verbose   add when and by whom each was applied"},
-	{"show", cmd_show, "show REVISION",
+		"  -v, --verbose   add when and by whom each was applied"
+	},
+	{
+		"show", cmd_show, "show REVISION",
 		"Print one revision in full: parents, children, message, state, checksum,\n"
-		"file and SQL. REVISION is an id, a unique prefix, head or REVISION+N."},
-	{"stamp", cmd_stamp, "stamp REVISION",
+		"file and SQL. REVISION is an id, a unique prefix, head or REVISION+N."
+	},
+	{
+		"stamp", cmd_stamp, "stamp REVISION",
 		"Register the folder, then make exactly REVISION current without running\n"
-		"any SQL (heads: every head; base: nothing), in one transaction."},
-	{"check", cmd_check, "check",
+		"any SQL (heads: every head; base: nothing), in one transaction."
+	},
+	{
+		"check", cmd_check, "check",
 		"For CI and readiness probes: exit 0 when the database is up to date with\n"
 		"the folder, 1 when something is pending, 2 on problems (a bad folder,\n"
 		"several heads, an applied revision whose file or stored text changed, no\n"
-		"connection)."},
-	{"seed", cmd_seed, "seed [--reset]",
+		"connection)."
+	},
+	{
+		"seed", cmd_seed, "seed [--reset]",
 		"Insert the reference application's accounts (dbmigrate.seed_users()).\n"
-		"  --reset   delete the seeded accounts and insert them afresh"},
+		"  --reset   delete the seeded accounts and insert them afresh"
+	},
 };
 
 static void usage(FILE *out);

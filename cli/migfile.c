@@ -431,7 +431,7 @@ parse_file(const char *path, const char *data, size_t len, MigFile *mf)
 			}
 			else if (strncmp(text, "--", 2) == 0)
 			{
-				char	   *c = trim(text + 2);
+				char	   *c = trim(text +2);
 				char	   *k = c;
 
 				while (*k == '_' || (*k >= 'a' && *k <= 'z'))
@@ -514,7 +514,7 @@ parse_file(const char *path, const char *data, size_t len, MigFile *mf)
 					}
 				}
 			}
-			else if (*text != '\0')
+			else if (*text !='\0')
 			{
 				msg_error("%s:%d: SQL before \"-- migrate:up\"", path, lineno);
 				fprintf(stderr, "HINT:  A migration file starts with its header (\"-- revision: ...\", "
