@@ -514,5 +514,9 @@ main(int argc, char **argv)
 	free(app.dotenv_url);
 	free(app.config_dir);
 	free(app.step_text);
+	for (i = 0; app.step_done && i < app.steps_seen; i++)
+		free(app.step_done[i]);
+	free(app.step_done);
+	free(app.step_done_ms);
 	return rc;
 }
