@@ -305,8 +305,13 @@ cmd_show(App *app, int argc, char **argv)
 			graph_free(g);
 			return EXIT_FAILED;
 		}
-		if (res)
+		if (res && PQntuples(res) == 1)
 			k = graph_find(g, PQgetvalue(res, 0, 0));
+		else if (res)
+		{
+			PQclear(res);
+			res = NULL;
+		}
 		else
 			db_error_free(&err);
 	}

@@ -749,7 +749,7 @@ cmd_seed(App *app, int argc, char **argv)
 			fprintf(stderr, "dbmigrate: create the users table first: dbmigrate upgrade\n");
 		return rc;
 	}
-	n = atoi(PQgetvalue(res, 0, 0));
+	n = PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : 0;
 	PQclear(res);
 	if (app->json)
 		printf("{\"command\": \"seed\", \"status\": \"ok\", \"reset\": %s, \"inserted\": %d}\n",
