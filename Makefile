@@ -48,6 +48,34 @@ ifeq ($(shell test $(VERSION_NUM) -lt 130000 && echo old),old)
 $(error dbmigrate requires PostgreSQL 13 or later)
 endif
 
+# The command-line client (cli/): a C99 libpq program, built by "make" and
+# installed by "make install" into PostgreSQL's bindir (CLI_BINDIR overrides).
+# It includes no server header and uses its own flags, not the server's.
+CLI = cli/dbmigrate
+CLI_OBJS = cli/main.o cli/output.o cli/migfile.o cli/graph.o cli/db.o \
+	cli/cmd_files.o cli/cmd_run.o cli/cmd_read.o
+CLI_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra $(COPT)
+CLI_BINDIR ?= $(bindir)
+EXTRA_CLEAN += $(CLI) $(CLI_OBJS)
+
+all: $(CLI)
+
+cli/%.o: cli/%.c cli/dbmigrate.h
+	$(CC) $(CLI_CFLAGS) -I'$(includedir)' -DDBMIGRATE_VERSION=\"$(EXTVERSION)\" -c -o $@ $<
+
+$(CLI): $(CLI_OBJS)
+	$(CC) $(CLI_CFLAGS) -o $@ $(CLI_OBJS) -L'$(libdir)' -lpq
+
+.PHONY: install-cli uninstall-cli
+install: install-cli
+install-cli: $(CLI)
+	$(MKDIR_P) '$(DESTDIR)$(CLI_BINDIR)'
+	$(INSTALL_PROGRAM) $(CLI) '$(DESTDIR)$(CLI_BINDIR)/dbmigrate'
+
+uninstall: uninstall-cli
+uninstall-cli:
+	rm -f '$(DESTDIR)$(CLI_BINDIR)/dbmigrate'
+
 # The three places the version lives must agree (control, META.json, library).
 .PHONY: versioncheck prove bench valgrind-check dist
 versioncheck:

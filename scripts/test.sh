@@ -4,6 +4,7 @@
 #   2. pgTAP suite (test/*.sql) through pg_prove
 #   3. shell scenarios (test/shell/*.sh): killed backends, pg_dump/restore, examples, memory,
 #      and checks of the scripts themselves (dependency checks, folder safety, valgrind gate)
+#   3b. the command-line client's TAP tests (test/cli/*.t) through prove
 #   4. scripts/valgrind.sh: pg_regress, the isolation specs, pgTAP (and the differential test
 #      when it exists) again, with the server under valgrind (DBM_SKIP_VALGRIND=1 skips it)
 # Installs missing Debian packages first; builds with -Werror.
@@ -69,6 +70,17 @@ for t in test/shell/*.sh; do
     fi
 done
 summary+=("shell scenarios: $shell_ok passed")
+
+echo "== command-line client (prove test/cli/)"
+if [ ! -x "$PGBIN/dbmigrate" ]; then
+    echo "FAIL: make install did not install the dbmigrate command into $PGBIN"
+    failures=$((failures + 1)); summary+=("CLI: not installed")
+elif DBMIGRATE="$DBM_ROOT/cli/dbmigrate" prove test/cli/ >"$DIR/prove_cli.log" 2>&1; then
+    cat "$DIR/prove_cli.log"
+    summary+=("CLI: $(grep -E '^Files=' "$DIR/prove_cli.log")")
+else
+    cat "$DIR/prove_cli.log"; failures=$((failures + 1)); summary+=("CLI: FAILED")
+fi
 
 echo "== pg_regress, isolation, pgTAP with the server under valgrind (scripts/valgrind.sh)"
 if [ "${DBM_SKIP_VALGRIND:-0}" = 1 ]; then

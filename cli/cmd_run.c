@@ -1,0 +1,974 @@
+/*-------------------------------------------------------------------------
+ *
+ * cmd_run.c
+ *	  The commands that change the database (upgrade, downgrade, stamp,
+ *	  seed), check, and offline mode (--sql).
+ *
+ * A deploy is one transaction: the folder is read and its graph checked
+ * before connecting; then BEGIN, the bootstrap (CREATE EXTENSION under an
+ * advisory lock), every file registered parents first (the first
+ * registration takes dbmigrate's run lock, held to COMMIT), the upgrade, and
+ * COMMIT.  Any error rolls all of it back.  The server refuses (25001,
+ * before running anything) a path with a revision registered
+ * transactional => false; then the registration is committed alone and the
+ * deploy goes on through CALL dbmigrate.migrate_upgrade_stepwise(target),
+ * which commits after each revision.
+ *
+ * Copyright (c) 2026, dbmigrate developers
+ *
+ * IDENTIFICATION
+ *	  cli/cmd_run.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dbmigrate.h"
+
+typedef struct RunResult
+{
+	int			nsteps;
+	char	  **revision;
+	char	  **message;
+	double	   *ms;
+	bool		stepwise;
+	char	  **current;
+	int			ncurrent;
+	char	  **registered;		/* revisions new to the database */
+	int			nregistered;
+} RunResult;
+
+static bool is_not_transactional_refusal(const DbError *err);
+static int	fail(App *app, DbError *err, const MigFile *file, bool rollback);
+static int	register_folder(App *app, RunResult *rr);
+static int	run_direction(App *app, const char *target, bool upgrade, RunResult *rr);
+static bool read_current(App *app, RunResult *rr, DbError *err);
+static void print_result(App *app, const char *target, bool upgrade, RunResult *rr, double ms);
+static void free_result(RunResult *rr);
+static int	offline_sql(App *app, const char *target, bool upgrade);
+static void step_from_text(const char *text, bool upgrade, char **revision, char **message);
+
+/*
+ * load_folder
+ *		The folder and its checked graph into app.  Without a folder, when
+ *		none was named (--dir or dbmigrate.conf) and it is not required, go
+ *		on with an empty one: the database's own graph.
+ */
+int
+app_load_folder(App *app, bool required)
+{
+	const char *dir = app_dir(app);
+	struct stat sb;
+	int			rc;
+
+	if (!required && !app->dir_given && app->config_dir == NULL && stat(dir, &sb) != 0 &&
+		errno == ENOENT)
+	{
+		app->no_folder = true;
+		app->folder = xmalloc(sizeof(Folder));
+		app->folder->dir = xstrdup(dir);
+		app->folder->files = NULL;
+		app->folder->nfiles = 0;
+		app->graph = graph_new();
+		graph_link(app->graph, true);
+		return EXIT_DONE;
+	}
+	app->folder = folder_read(dir, &rc);
+	if (app->folder == NULL)
+		return rc;
+	app->graph = graph_from_folder(app->folder, &rc);
+	if (app->graph == NULL)
+		return rc;
+	return EXIT_DONE;
+}
+
+/* the server's refusal of a path holding a non-transactional revision */
+static bool
+is_not_transactional_refusal(const DbError *err)
+{
+	const char *suffix = "\" is not transactional";
+	size_t		n;
+
+	if (err->sqlstate == NULL || strcmp(err->sqlstate, "25001") != 0 || err->message == NULL)
+		return false;
+	n = strlen(err->message);
+	return strncmp(err->message, "revision \"", 10) == 0 && n > 10 + strlen(suffix) &&
+		strcmp(err->message + n - strlen(suffix), suffix) == 0;
+}
+
+/* fail: report err (with its file), roll back, exit status 1 */
+static int
+fail(App *app, DbError *err, const MigFile *file, bool rollback)
+{
+	progress_fail(app);
+	db_report_error(app, err, file, NULL);
+	db_error_free(err);
+	if (rollback && app->conn && PQtransactionStatus(app->conn) != PQTRANS_IDLE)
+	{
+		DbError		e2;
+
+		if (!db_command(app, "ROLLBACK", &e2))
+			db_error_free(&e2);
+		else
+			msg_info(app, "Rolled back: nothing was registered or applied");
+	}
+	return EXIT_FAILED;
+}
+
+/*
+ * register_folder
+ *		In the open transaction: every file, parents first, with
+ *		migrate_register (idempotent for an unchanged file).  rr->registered
+ *		gets the ids that were new to the database.
+ */
+static int
+register_folder(App *app, RunResult *rr)
+{
+	Graph	   *g = app->graph;
+	DbError		err;
+	PGresult   *res;
+	int			i;
+	char	   *known = NULL;
+
+	res = db_query(app, "SELECT pg_catalog.string_agg(revision, ',') FROM dbmigrate.migrate_history()",
+				   0, NULL, &err);
+	if (res == NULL)
+		return fail(app, &err, NULL, true);
+	known = xasprintf(",%s,", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
+	PQclear(res);
+
+	for (i = 0; i < g->n; i++)
+	{
+		GNode	   *nd = &g->nodes[g->order[i]];
+		MigFile    *mf = nd->file;
+		char	   *parents;
+		const char *values[6];
+		char	   *needle;
+
+		if (mf == NULL)
+			continue;
+		parents = graph_parents_text(g, g->order[i]);
+		if (mf->nparents == 0)
+		{
+			free(parents);
+			parents = xstrdup("");
+		}
+		/* "a, b" -> "a,b" for string_to_array */
+		{
+			char	   *w = parents;
+
+			for (char *r = parents; *r; r++)
+				if (*r != ' ')
+					*w++ = *r;
+			*w = '\0';
+		}
+		values[0] = mf->revision;
+		values[1] = parents;
+		values[2] = mf->up;
+		values[3] = mf->down;
+		values[4] = mf->message;
+		values[5] = mf->transactional ? "true" : "false";
+		res = db_query(app,
+					   "SELECT dbmigrate.migrate_register($1, pg_catalog.string_to_array($2, ','), "
+					   "$3, $4, $5, $6::pg_catalog.bool)", 6, values, &err);
+		free(parents);
+		if (res == NULL)
+		{
+			free(known);
+			return fail(app, &err, mf, true);
+		}
+		PQclear(res);
+		needle = xasprintf(",%s,", mf->revision);
+		if (strstr(known, needle) == NULL)
+		{
+			rr->registered = xrealloc(rr->registered, sizeof(char *) * (rr->nregistered + 1));
+			rr->registered[rr->nregistered++] = xstrdup(mf->revision);
+		}
+		free(needle);
+	}
+	free(known);
+	return EXIT_DONE;
+}
+
+/* read_current: migrate_current() into rr */
+static bool
+read_current(App *app, RunResult *rr, DbError *err)
+{
+	PGresult   *res = db_query(app, "SELECT * FROM dbmigrate.migrate_current()", 0, NULL, err);
+
+	if (res == NULL)
+		return false;
+	rr->ncurrent = PQntuples(res);
+	rr->current = xmalloc(sizeof(char *) * (rr->ncurrent + 1));
+	for (int i = 0; i < rr->ncurrent; i++)
+		rr->current[i] = xstrdup(PQgetvalue(res, i, 0));
+	PQclear(res);
+	return true;
+}
+
+/* step_from_text: the revision and message of "upgrade a -> b, message" */
+static void
+step_from_text(const char *text, bool upgrade, char **revision, char **message)
+{
+	const char *arrow = strstr(text, " -> ");
+	const char *sp = strchr(text, ' ');
+	const char *comma;
+	const char *end;
+
+	*revision = NULL;
+	*message = NULL;
+	if (arrow == NULL || sp == NULL)
+		return;
+	comma = strstr(arrow, ", ");
+	if (upgrade)
+	{
+		end = comma ? comma : arrow + strlen(arrow);
+		if (!comma && strstr(arrow, " (non-transactional)"))
+			end = strstr(arrow, " (non-transactional)");
+		*revision = xstrndup(arrow + 4, (size_t) (end - arrow - 4));
+	}
+	else
+		*revision = xstrndup(sp + 1, (size_t) (arrow - sp - 1));
+	if (comma)
+	{
+		const char *m = comma + 2;
+		const char *nt = strstr(m, " (non-transactional)");
+
+		*message = nt ? xstrndup(m, (size_t) (nt - m)) : xstrdup(m);
+	}
+}
+
+/*
+ * run_direction
+ *		In the open transaction: migrate_upgrade(target) or
+ *		migrate_downgrade(target), under a savepoint: when the server refuses
+ *		the path because a revision on it is not transactional, commit what
+ *		is done (the registration) and run the stepwise procedure instead.
+ *		Reads the new current revisions and commits.
+ */
+static int
+run_direction(App *app, const char *target, bool upgrade, RunResult *rr)
+{
+	DbError		err;
+	PGresult   *res;
+	const char *values[1] = {target};
+
+	if (!db_command(app, "SAVEPOINT dbmigrate_run", &err))
+		return fail(app, &err, NULL, true);
+	res = db_query(app, upgrade ?
+				   "SELECT revision, message, (pg_catalog.date_part('epoch', duration) * 1000)::pg_catalog.float8 "
+				   "FROM dbmigrate.migrate_upgrade($1)" :
+				   "SELECT revision, message, (pg_catalog.date_part('epoch', duration) * 1000)::pg_catalog.float8 "
+				   "FROM dbmigrate.migrate_downgrade($1::pg_catalog.text)", 1, values, &err);
+	if (res == NULL && is_not_transactional_refusal(&err))
+	{
+		const char *proc = upgrade ? "migrate_upgrade_stepwise" : "migrate_downgrade_stepwise";
+
+		db_error_free(&err);
+		if (!db_command(app, "ROLLBACK TO SAVEPOINT dbmigrate_run", &err) ||
+			!db_command(app, "COMMIT", &err))
+			return fail(app, &err, NULL, true);
+		rr->stepwise = true;
+		msg_info(app, "The path holds a non-transactional revision: the registration is committed; "
+				 "running CALL dbmigrate.%s('%s'), which commits after each revision", proc, target);
+		res = db_query(app, upgrade ? "CALL dbmigrate.migrate_upgrade_stepwise($1)" :
+					   "CALL dbmigrate.migrate_downgrade_stepwise($1)", 1, values, &err);
+		if (res == NULL)
+		{
+			int			rc = fail(app, &err, NULL, false);
+
+			msg_error("the revisions before the failing one stay applied (each committed); "
+					  "fix the cause and run the same command again");
+			return rc;
+		}
+		PQclear(res);
+		for (int i = 0; i < app->steps_seen && app->step_done; i++)
+		{
+			rr->revision = xrealloc(rr->revision, sizeof(char *) * (rr->nsteps + 1));
+			rr->message = xrealloc(rr->message, sizeof(char *) * (rr->nsteps + 1));
+			rr->ms = xrealloc(rr->ms, sizeof(double) * (rr->nsteps + 1));
+			step_from_text(app->step_done[i], upgrade, &rr->revision[rr->nsteps],
+						   &rr->message[rr->nsteps]);
+			rr->ms[rr->nsteps++] = app->step_done_ms[i];
+		}
+		if (!read_current(app, rr, &err))
+			return fail(app, &err, NULL, false);
+		return EXIT_DONE;
+	}
+	if (res == NULL)
+		return fail(app, &err, NULL, true);
+	rr->nsteps = PQntuples(res);
+	rr->revision = xmalloc(sizeof(char *) * (rr->nsteps + 1));
+	rr->message = xmalloc(sizeof(char *) * (rr->nsteps + 1));
+	rr->ms = xmalloc(sizeof(double) * (rr->nsteps + 1));
+	for (int i = 0; i < rr->nsteps; i++)
+	{
+		rr->revision[i] = xstrdup(PQgetvalue(res, i, 0));
+		rr->message[i] = PQgetisnull(res, i, 1) ? NULL : xstrdup(PQgetvalue(res, i, 1));
+		rr->ms[i] = atof(PQgetvalue(res, i, 2));
+	}
+	PQclear(res);
+	if (!read_current(app, rr, &err))
+		return fail(app, &err, NULL, true);
+	if (!db_command(app, "COMMIT", &err))
+		return fail(app, &err, NULL, true);
+	return EXIT_DONE;
+}
+
+static void
+free_result(RunResult *rr)
+{
+	for (int i = 0; i < rr->nsteps; i++)
+	{
+		free(rr->revision[i]);
+		free(rr->message[i]);
+	}
+	free(rr->revision);
+	free(rr->message);
+	free(rr->ms);
+	for (int i = 0; i < rr->ncurrent; i++)
+		free(rr->current[i]);
+	free(rr->current);
+	for (int i = 0; i < rr->nregistered; i++)
+		free(rr->registered[i]);
+	free(rr->registered);
+}
+
+/* print_result: the summary, or the JSON document */
+static void
+print_result(App *app, const char *target, bool upgrade, RunResult *rr, double ms)
+{
+	char	   *cur = xstrdup(rr->ncurrent ? rr->current[0] : "base");
+
+	for (int i = 1; i < rr->ncurrent; i++)
+	{
+		char	   *t = xasprintf("%s, %s", cur, rr->current[i]);
+
+		free(cur);
+		cur = t;
+	}
+	if (app->json)
+	{
+		printf("{\"command\": ");
+		json_string(stdout, app->command);
+		printf(", \"status\": \"ok\", \"database\": ");
+		json_string(stdout, dbname_of(app));
+		printf(", \"target\": ");
+		json_string(stdout, target);
+		printf(", \"stepwise\": %s, \"registered\": ", rr->stepwise ? "true" : "false");
+		json_string_array(stdout, rr->registered, rr->nregistered);
+		printf(", \"steps\": [");
+		for (int i = 0; i < rr->nsteps; i++)
+		{
+			printf("%s{\"revision\": ", i ? ", " : "");
+			json_string(stdout, rr->revision[i]);
+			printf(", \"message\": ");
+			json_string(stdout, rr->message[i]);
+			printf(", \"duration_ms\": %.3f}", rr->ms[i]);
+		}
+		printf("], \"current\": ");
+		json_string_array(stdout, rr->current, rr->ncurrent);
+		printf(", \"duration_ms\": %.3f}\n", ms);
+	}
+	else
+	{
+		if (rr->nregistered > 0)
+			msg_info(app, "Registered %d new revision%s", rr->nregistered,
+					 rr->nregistered == 1 ? "" : "s");
+		if (app->command && strcmp(app->command, "stamp") == 0)
+			msg_info(app, "Stamped database \"%s\": now at %s (no SQL ran)", dbname_of(app), cur);
+		else if (rr->nsteps == 0)
+			msg_info(app, "Nothing to %s: database \"%s\" is at %s", upgrade ? "upgrade" : "downgrade",
+					 dbname_of(app), cur);
+		else
+			msg_info(app, "%s database \"%s\": %d revision%s in %.1f ms; now at %s",
+					 upgrade ? "Upgraded" : "Downgraded", dbname_of(app), rr->nsteps,
+					 rr->nsteps == 1 ? "" : "s", ms, cur);
+	}
+	free(cur);
+}
+
+/*
+ * offline_sql
+ *		--sql: what an upgrade or downgrade to target would run, as SQL on
+ *		stdout (Alembic's offline mode).  The graph and SQL come from the
+ *		folder, the current state from the database (read only; base when it
+ *		has no dbmigrate yet); nothing is written.  dbmigrate's bookkeeping
+ *		(registering, the version) is not part of the output.
+ */
+static int
+offline_sql(App *app, const char *target, bool upgrade)
+{
+	DbError		err;
+	bool		present;
+	int			rc;
+	Graph	   *g = NULL;
+	PlanStep   *steps;
+	int			nsteps;
+	char	   *why = NULL;
+	bool		in_tx = false;
+
+	if (!db_connect(app))
+	{
+		graph_free(g);
+		return EXIT_USAGE;
+	}
+	rc = db_extension(app, false, &err, &present);
+	if (rc != EXIT_DONE)
+	{
+		graph_free(g);
+		return rc == EXIT_FAILED ? fail(app, &err, NULL, false) : rc;
+	}
+	graph_free(g);
+	g = db_union_graph(app, present, &err);
+	if (g == NULL)
+		return fail(app, &err, NULL, false);
+
+	if (!graph_plan(g, target, upgrade, &steps, &nsteps, &why))
+	{
+		msg_error("%s %s: %s", upgrade ? "upgrade" : "downgrade", target, why);
+		free(why);
+		graph_free(g);
+		return EXIT_FAILED;
+	}
+	for (int i = 0; i < nsteps && !upgrade; i++)
+	{
+		GNode	   *nd = &g->nodes[steps[i].node];
+
+		if (nd->file && nd->file->down == NULL)
+		{
+			msg_error("revision \"%s\" is irreversible (%s has no \"-- migrate:down\"); "
+					  "nothing would run", nd->id, nd->file->path);
+			free(steps);
+			graph_free(g);
+			return EXIT_FAILED;
+		}
+	}
+
+	printf("-- dbmigrate %s %s --sql: database \"%s\"%s; %d revision%s to run.\n",
+		   upgrade ? "upgrade" : "downgrade", target, dbname_of(app),
+		   present ? "" : " has no dbmigrate yet (taken as base)", nsteps, nsteps == 1 ? "" : "s");
+	printf("-- dbmigrate's own bookkeeping (registering, the version) is not shown.\n");
+	if (!present && upgrade)
+		printf("CREATE EXTENSION IF NOT EXISTS dbmigrate CASCADE;\n");
+	for (int i = 0; i < nsteps; i++)
+	{
+		GNode	   *nd = &g->nodes[steps[i].node];
+		char	   *parents = graph_parents_text(g, steps[i].node);
+		bool		tx = nd->file ? nd->file->transactional : true;
+		char	   *sql = NULL;
+		char	   *note = NULL;
+
+		if (tx && !in_tx)
+		{
+			printf("\nBEGIN;\n");
+			in_tx = true;
+		}
+		else if (!tx && in_tx)
+		{
+			printf("\nCOMMIT;\n");
+			in_tx = false;
+		}
+		printf("\n-- Running %s %s -> %s%s%s%s\n", upgrade ? "upgrade" : "downgrade",
+			   upgrade ? (nd->nparents ? parents : "base") : nd->id,
+			   upgrade ? nd->id : (nd->nparents ? parents : "base"),
+			   nd->message ? ", " : "", nd->message ? nd->message : "",
+			   tx ? "" : " (non-transactional: each statement on its own)");
+		if (nd->file)
+			sql = xstrdup(upgrade ? nd->file->up : nd->file->down);
+		else if (present)
+		{
+			const char *values[1] = {nd->id};
+			PGresult   *res = db_query(app, "SELECT upgrade_sql, downgrade_sql FROM dbmigrate.migrate_show($1)",
+									   1, values, &err);
+
+			if (res == NULL)
+			{
+				note = xasprintf("-- (revision %s is not in the folder, and its SQL could not be read: %s)",
+								 nd->id, err.message);
+				db_error_free(&err);
+			}
+			else
+			{
+				if (PQntuples(res) == 1 && !PQgetisnull(res, 0, upgrade ? 0 : 1))
+					sql = xstrdup(PQgetvalue(res, 0, upgrade ? 0 : 1));
+				else if (!upgrade)
+				{
+					msg_error("revision \"%s\" is irreversible (no downgrade_sql); nothing would run", nd->id);
+					PQclear(res);
+					free(parents);
+					free(steps);
+					graph_free(g);
+					return EXIT_FAILED;
+				}
+				PQclear(res);
+			}
+		}
+		else
+			note = xasprintf("-- (the SQL of %s, which CREATE EXTENSION registers)", nd->id);
+		if (note)
+			printf("%s\n", note);
+		if (sql)
+		{
+			size_t		n = strlen(sql);
+
+			fputs(sql, stdout);
+			if (n > 0 && sql[n - 1] != '\n')
+				fputc('\n', stdout);
+		}
+		free(sql);
+		free(note);
+		free(parents);
+	}
+	if (in_tx)
+		printf("\nCOMMIT;\n");
+	free(steps);
+	graph_free(g);
+	return EXIT_DONE;
+}
+
+/*
+ * deploy: the body of upgrade and stamp.  upgrade: migrate_upgrade(target);
+ * stamp: migrate_stamp(target).
+ */
+static int
+deploy(App *app, const char *target, bool stamp)
+{
+	RunResult	rr;
+	DbError		err;
+	bool		present;
+	double		started;
+	int			rc;
+
+	memset(&rr, 0, sizeof(rr));
+	if (!db_connect(app))
+		return EXIT_USAGE;
+	started = now_ms();
+	if (!db_command(app, "BEGIN ISOLATION LEVEL READ COMMITTED", &err))
+		return fail(app, &err, NULL, false);
+	rc = db_extension(app, true, &err, &present);
+	if (rc == EXIT_FAILED)
+		return fail(app, &err, NULL, true);
+	if (rc != EXIT_DONE)
+		return rc;
+	rc = register_folder(app, &rr);
+	if (rc == EXIT_DONE && stamp)
+	{
+		const char *values[1] = {target};
+		PGresult   *res = db_query(app, "SELECT dbmigrate.migrate_stamp($1)", 1, values, &err);
+
+		if (res == NULL)
+			rc = fail(app, &err, NULL, true);
+		else
+		{
+			PQclear(res);
+			if (!read_current(app, &rr, &err) || !db_command(app, "COMMIT", &err))
+				rc = fail(app, &err, NULL, true);
+		}
+	}
+	else if (rc == EXIT_DONE)
+		rc = run_direction(app, target, true, &rr);
+	if (rc == EXIT_DONE)
+		print_result(app, target, true, &rr, now_ms() - started);
+	free_result(&rr);
+	return rc;
+}
+
+/*
+ * upgrade [TARGET] [--sql]
+ */
+int
+cmd_upgrade(App *app, int argc, char **argv)
+{
+	bool		sql = false;
+	Opt			opts[] = {{0, "sql", false, NULL, &sql}};
+	char	   *pos[1];
+	int			npos;
+	int			rc = parse_args(app, argc, argv, opts, lengthof(opts), pos, 1, &npos);
+	const char *target = npos ? pos[0] : "head";
+
+	if (rc >= 0)
+		return rc;
+	rc = app_load_folder(app, false);
+	if (rc != EXIT_DONE)
+		return rc;
+	if (app->no_folder)
+		msg_info(app, "No folder %s/: upgrading what the database has registered", app_dir(app));
+
+	/* several heads for head: refused before connecting */
+	if (strcmp(target, "head") == 0)
+	{
+		int		   *heads = xmalloc(sizeof(int) * (app->graph->n + 1));
+		int			nh = graph_heads(app->graph, heads);
+
+		if (nh > 1)
+		{
+			msg_error("target \"head\" is ambiguous: the folder %s has %d heads", app_dir(app), nh);
+			fprintf(stderr, "DETAIL:  Heads:");
+			for (int k = 0; k < nh; k++)
+				fprintf(stderr, "%s \"%s\" (%s)", k ? "," : "", app->graph->nodes[heads[k]].id,
+						app->graph->nodes[heads[k]].file ? app->graph->nodes[heads[k]].file->path :
+						"built in");
+			fprintf(stderr, ".\nHINT:  Join them with dbmigrate merge -m \"merge heads\" heads, or "
+					"upgrade to one of them, or to heads.\n");
+			json_error(app, "error", NULL, NULL, 0, "several heads");
+			free(heads);
+			return EXIT_USAGE;
+		}
+		free(heads);
+	}
+	if (sql)
+		return offline_sql(app, target, true);
+	return deploy(app, target, false);
+}
+
+/*
+ * downgrade [TARGET] [--sql]
+ */
+int
+cmd_downgrade(App *app, int argc, char **argv)
+{
+	bool		sql = false;
+	Opt			opts[] = {{0, "sql", false, NULL, &sql}};
+	char	   *pos[1];
+	int			npos;
+	int			rc = parse_args(app, argc, argv, opts, lengthof(opts), pos, 1, &npos);
+	const char *target = npos ? pos[0] : "-1";
+	RunResult	rr;
+	DbError		err;
+	bool		present;
+	double		started;
+
+	if (rc >= 0)
+		return rc;
+	rc = app_load_folder(app, false);
+	if (rc != EXIT_DONE)
+		return rc;
+	if (sql)
+		return offline_sql(app, target, false);
+	memset(&rr, 0, sizeof(rr));
+	if (!db_connect(app))
+		return EXIT_USAGE;
+	started = now_ms();
+	if (!db_command(app, "BEGIN ISOLATION LEVEL READ COMMITTED", &err))
+		return fail(app, &err, NULL, false);
+	rc = db_extension(app, false, &err, &present);
+	if (rc == EXIT_FAILED)
+		return fail(app, &err, NULL, true);
+	if (rc != EXIT_DONE)
+		return rc;
+	if (!present)
+	{
+		(void) db_command(app, "ROLLBACK", &err);
+		if (strcmp(target, "base") == 0)
+		{
+			msg_info(app, "Nothing to downgrade: database \"%s\" has no dbmigrate (base)", dbname_of(app));
+			print_result(app, target, false, &rr, now_ms() - started);
+			return EXIT_DONE;
+		}
+		msg_error("nothing to downgrade: database \"%s\" has no dbmigrate yet (nothing is applied)",
+				  dbname_of(app));
+		json_error(app, "failed", NULL, NULL, 0, "dbmigrate is not installed");
+		return EXIT_FAILED;
+	}
+	rc = run_direction(app, target, false, &rr);
+	if (rc == EXIT_DONE)
+		print_result(app, target, false, &rr, now_ms() - started);
+	free_result(&rr);
+	return rc;
+}
+
+/*
+ * stamp REVISION
+ *		The folder registered, then migrate_stamp, in one transaction.
+ *		(--from-alembic, reading alembic_version, belongs in opts here.)
+ */
+int
+cmd_stamp(App *app, int argc, char **argv)
+{
+	char	   *pos[1];
+	int			npos;
+	int			rc = parse_args(app, argc, argv, NULL, 0, pos, 1, &npos);
+
+	if (rc >= 0)
+		return rc;
+	if (npos != 1)
+	{
+		msg_error("stamp: name the revision: dbmigrate stamp REVISION (or heads, or base)");
+		return EXIT_USAGE;
+	}
+	rc = app_load_folder(app, false);
+	if (rc != EXIT_DONE)
+		return rc;
+	return deploy(app, pos[0], true);
+}
+
+/*
+ * seed [--reset]
+ */
+int
+cmd_seed(App *app, int argc, char **argv)
+{
+	bool		reset = false;
+	Opt			opts[] = {{0, "reset", false, NULL, &reset}};
+	char	   *pos[1];
+	int			npos;
+	int			rc = parse_args(app, argc, argv, opts, lengthof(opts), pos, 0, &npos);
+	DbError		err;
+	bool		present;
+	const char *values[1];
+	PGresult   *res;
+	int			n;
+
+	if (rc >= 0)
+		return rc;
+	if (!db_connect(app))
+		return EXIT_USAGE;
+	rc = db_extension(app, false, &err, &present);
+	if (rc == EXIT_FAILED)
+		return fail(app, &err, NULL, false);
+	if (rc != EXIT_DONE)
+		return rc;
+	if (!present)
+	{
+		msg_error("database \"%s\" has no dbmigrate yet; run dbmigrate upgrade first", dbname_of(app));
+		json_error(app, "failed", NULL, NULL, 0, "dbmigrate is not installed");
+		return EXIT_FAILED;
+	}
+	values[0] = reset ? "true" : "false";
+	res = db_query(app, "SELECT dbmigrate.seed_users($1::pg_catalog.bool)", 1, values, &err);
+	if (res == NULL)
+	{
+		bool		no_table = err.sqlstate && strcmp(err.sqlstate, "42P01") == 0;
+
+		rc = fail(app, &err, NULL, false);
+		if (no_table)
+			fprintf(stderr, "dbmigrate: create the users table first: dbmigrate upgrade\n");
+		return rc;
+	}
+	n = PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : 0;
+	PQclear(res);
+	if (app->json)
+		printf("{\"command\": \"seed\", \"status\": \"ok\", \"reset\": %s, \"inserted\": %d}\n",
+			   reset ? "true" : "false", n);
+	else if (n > 0)
+		msg_info(app, "Seeded %d account%s%s (admin, testuser1, testuser2, developer)", n,
+				 n == 1 ? "" : "s", reset ? " afresh" : "");
+	else
+		msg_info(app, "Nothing to seed: the accounts exist (seed --reset inserts them afresh)");
+	return EXIT_DONE;
+}
+
+/*
+ * check
+ *		0 up to date, 1 pending, 2 problems.  Reads only.
+ */
+int
+cmd_check(App *app, int argc, char **argv)
+{
+	char	   *pos[1];
+	int			npos;
+	int			rc = parse_args(app, argc, argv, NULL, 0, pos, 0, &npos);
+	DbError		err;
+	bool		present;
+	Graph	   *g;
+	PGresult   *res;
+	char	  **problems = NULL;
+	int			nproblems = 0;
+	char	  **pending = NULL;
+	int			npending = 0;
+	char	  **current = NULL;
+	int			ncurrent = 0;
+	int		   *heads;
+	int			nh;
+	const char *status;
+	bool	   *listed;
+	int			i;
+
+	if (rc >= 0)
+		return rc;
+	rc = app_load_folder(app, false);
+	if (rc != EXIT_DONE)
+	{
+		json_error(app, "problems", NULL, NULL, 0, "the migrations folder has problems");
+		return EXIT_USAGE;
+	}
+	if (!db_connect(app))
+		return EXIT_USAGE;
+	rc = db_extension(app, false, &err, &present);
+	if (rc == EXIT_FAILED)
+	{
+		db_report_error(app, &err, NULL, NULL);
+		db_error_free(&err);
+		return EXIT_USAGE;
+	}
+	if (rc != EXIT_DONE)
+		return EXIT_USAGE;
+
+	g = db_union_graph(app, present, &err);
+	if (g == NULL)
+	{
+		db_report_error(app, &err, NULL, NULL);
+		db_error_free(&err);
+		return EXIT_USAGE;
+	}
+	listed = calloc(g->n + 1, sizeof(bool));
+	if (listed == NULL)
+	{
+		msg_error("out of memory");
+		graph_free(g);
+		return EXIT_USAGE;
+	}
+
+	/* the folder's heads: upgrade head needs one */
+	heads = xmalloc(sizeof(int) * (app->graph->n + 1));
+	nh = graph_heads(app->graph, heads);
+	if (nh > 1)
+	{
+		problems = xrealloc(problems, sizeof(char *) * (nproblems + 1));
+		problems[nproblems++] = xasprintf("the folder %s has %d heads: upgrade head would refuse; "
+										  "merge them (dbmigrate merge -m MESSAGE heads)",
+										  app_dir(app), nh);
+	}
+	free(heads);
+
+	if (present)
+	{
+		/* the server's view: drift of stored text, missing revisions */
+		res = db_query(app, "SELECT pg_catalog.jsonb_array_elements_text(dbmigrate.health() "
+					   "OPERATOR(pg_catalog.->) 'problems')", 0, NULL, &err);
+		if (res == NULL)
+		{
+			db_report_error(app, &err, NULL, NULL);
+			db_error_free(&err);
+			free(listed);
+			graph_free(g);
+			return EXIT_USAGE;
+		}
+		for (i = 0; i < PQntuples(res); i++)
+		{
+			problems = xrealloc(problems, sizeof(char *) * (nproblems + 1));
+			problems[nproblems++] = xstrdup(PQgetvalue(res, i, 0));
+		}
+		PQclear(res);
+
+		/* files that differ from what is registered */
+		res = db_query(app, "SELECT revision, upgrade_sql, downgrade_sql, is_applied "
+					   "FROM dbmigrate.migrate_history(true)", 0, NULL, &err);
+		if (res == NULL)
+		{
+			msg_info(app, "(files not compared with the registered text: %s)", err.message);
+			db_error_free(&err);
+		}
+		else
+		{
+			for (i = 0; i < PQntuples(res); i++)
+			{
+				int			k = graph_find(g, PQgetvalue(res, i, 0));
+				MigFile    *mf = k >= 0 ? g->nodes[k].file : NULL;
+				bool		same;
+
+				if (mf == NULL)
+					continue;
+				{
+					char	   *a = normalize_sql(mf->up);
+					char	   *b = normalize_sql(PQgetvalue(res, i, 1));
+
+					same = strcmp(a, b) == 0;
+					free(a);
+					free(b);
+				}
+				if (same && (mf->down == NULL) != (PQgetisnull(res, i, 2) != 0))
+					same = false;
+				if (same && mf->down)
+				{
+					char	   *a = normalize_sql(mf->down);
+					char	   *b = normalize_sql(PQgetvalue(res, i, 2));
+
+					same = strcmp(a, b) == 0;
+					free(a);
+					free(b);
+				}
+				if (same)
+					continue;
+				if (strcmp(PQgetvalue(res, i, 3), "t") == 0)
+				{
+					problems = xrealloc(problems, sizeof(char *) * (nproblems + 1));
+					problems[nproblems++] = xasprintf("%s: revision %s is applied, but the file differs "
+													  "from what was registered (edited after it was applied?); "
+													  "put the change in a new revision", mf->path,
+													  mf->revision);
+				}
+				else
+				{
+					pending = xrealloc(pending, sizeof(char *) * (npending + 1));
+					pending[npending++] = xasprintf("%s (file changed; the next upgrade registers it again)",
+													mf->revision);
+					listed[k] = true;
+				}
+			}
+			PQclear(res);
+		}
+	}
+	for (i = 0; i < g->n; i++)
+	{
+		GNode	   *nd = &g->nodes[g->order[i]];
+
+		if (nd->current)
+		{
+			current = xrealloc(current, sizeof(char *) * (ncurrent + 1));
+			current[ncurrent++] = nd->id;
+		}
+		if (!nd->applied && !listed[g->order[i]])
+		{
+			pending = xrealloc(pending, sizeof(char *) * (npending + 1));
+			pending[npending++] = nd->registered ? xstrdup(nd->id) :
+				xasprintf("%s (not registered)", nd->id);
+		}
+	}
+
+	status = nproblems ? "problems" : npending ? "pending" : "up to date";
+	if (app->json)
+	{
+		printf("{\"command\": \"check\", \"status\": ");
+		json_string(stdout, status);
+		printf(", \"database\": ");
+		json_string(stdout, dbname_of(app));
+		printf(", \"current\": ");
+		json_string_array(stdout, current, ncurrent);
+		printf(", \"pending\": ");
+		json_string_array(stdout, pending, npending);
+		printf(", \"problems\": ");
+		json_string_array(stdout, problems, nproblems);
+		printf("}\n");
+	}
+	else
+	{
+		for (i = 0; i < nproblems; i++)
+			fprintf(stderr, "dbmigrate: problem: %s\n", problems[i]);
+		for (i = 0; i < npending && !app->quiet; i++)
+			printf("pending: %s\n", pending[i]);
+		if (nproblems)
+			msg_info(app, "check: %d problem%s in database \"%s\"", nproblems,
+					 nproblems == 1 ? "" : "s", dbname_of(app));
+		else if (npending)
+			msg_info(app, "check: %d revision%s pending in database \"%s\"; run dbmigrate upgrade",
+					 npending, npending == 1 ? "" : "s", dbname_of(app));
+		else
+			msg_info(app, "check: database \"%s\" is up to date%s%s", dbname_of(app),
+					 ncurrent ? " at " : "", ncurrent ? current[0] : " (base)");
+	}
+	for (i = 0; i < nproblems; i++)
+		free(problems[i]);
+	free(problems);
+	for (i = 0; i < npending; i++)
+		free(pending[i]);
+	free(pending);
+	free(current);
+	free(listed);
+	graph_free(g);
+	return nproblems ? EXIT_USAGE : npending ? EXIT_FAILED : EXIT_DONE;
+}
