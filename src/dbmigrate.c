@@ -18,6 +18,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
@@ -49,6 +50,7 @@ void		_PG_init(void);
 static Oid	dbm_extension_owner(void);
 static void dbm_run_lock_callback(void *arg);
 static Oid	dbm_run_lock_relid(void);
+static void dbm_refuse_on_standby(const char *funcname);
 
 /* GUC variables */
 
@@ -267,6 +269,8 @@ dbm_begin_state_change(const char *funcname, bool allow_in_step)
 				 errhint("Remove the call from the revision's SQL; read-only functions such as "
 						 "migrate_current() may be called.")));
 
+	dbm_refuse_on_standby(funcname);
+
 	if (IsolationUsesXactSnapshot() && !creating_extension)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
@@ -297,6 +301,23 @@ dbm_begin_state_change(const char *funcname, bool allow_in_step)
 	AtEOXact_GUC(true, nestlevel);
 
 	error_context_stack = errcallback.previous;
+}
+
+/*
+ * dbm_refuse_on_standby
+ *		A state change on a hot standby: 25006 with a hint, before anything
+ *		else (the run lock could not even be taken there).
+ */
+static void
+dbm_refuse_on_standby(const char *funcname)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("%s() cannot run on a hot standby", funcname),
+				 errdetail("This server is in recovery: it replays the primary's changes and makes none."),
+				 errhint("Run it on the primary; the read-only functions (migrate_current, "
+						 "migrate_history, health) work here.")));
 }
 
 /*
@@ -331,6 +352,7 @@ dbm_session_lock(const char *funcname)
 	LockRelId	lockid;
 
 	Assert(!dbm_session_locked);
+	dbm_refuse_on_standby(funcname);
 	lockid.relId = dbm_run_lock_relid();
 	lockid.dbId = MyDatabaseId;
 	if (!OidIsValid(lockid.relId))
