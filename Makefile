@@ -26,13 +26,13 @@ DATA = dbmigrate--1.0.sql dbmigrate--1.0--1.1.sql
 # pg_regress: inputs in sql/, expected output in expected/
 REGRESS = extension register badinput nontransactional validate history upgrade downgrade \
 	branches downgrade_order stamp guc_isolation privileges hostile_search_path hidden_sql \
-	step_diagnostics stepwise plan lint
+	step_diagnostics stepwise plan lint timeouts deferred_constraints
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto
 
 # isolation tester: specs in specs/, expected output in expected/
 ISOLATION = concurrent_upgrade upgrade_vs_downgrade register_vs_upgrade \
 	seed_concurrent lock_timeout run_lock_timeout reads_dont_block \
-	run_lock_unprivileged snapshot_reads
+	run_lock_unprivileged snapshot_reads lock_retry
 ISOLATION_OPTS = --inputdir=.
 
 EXTRA_CLEAN = output_iso tmp_check

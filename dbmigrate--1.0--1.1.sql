@@ -184,3 +184,24 @@ COMMENT ON FUNCTION dbmigrate.migrate_lint(text) IS
 'size and hints the safe pattern; "-- dbmigrate:lint-ignore RULE" opts a text out. Errors: 22004, 42601.';
 
 REVOKE ALL ON FUNCTION dbmigrate.migrate_lint(text) FROM PUBLIC;
+
+-- Lock retries (dbmigrate.lock_retries).  A step that cannot get a lock
+-- within lock_timeout (55P03) is rolled back to its own savepoint and tried
+-- again after a backoff; each retry is a NOTICE and a 'lock_retry' row in
+-- dbmigrate.log (duration: the failed attempt; checksum: the text tried).
+-- Such rows never make a revision applied: the last run of a revision is
+-- read from its upgrade, downgrade and stamp rows only.
+--
+ALTER TABLE dbmigrate.log DROP CONSTRAINT log_operation_check;
+ALTER TABLE dbmigrate.log ADD CONSTRAINT log_operation_check
+    CHECK (operation IN ('upgrade', 'downgrade', 'stamp', 'lock_retry'));
+
+COMMENT ON TABLE dbmigrate.log IS
+'Append-only: one row per executed step (upgrade, downgrade, stamp), with who ran it, when, '
+'for how long, and the checksum of the text that ran (NULL for a stamp that un-applies a revision); '
+'and one lock_retry row per attempt of a step that hit lock_timeout and was tried again.';
+
+COMMENT ON FUNCTION dbmigrate.migrate_log() IS
+'Every executed step (upgrade, downgrade, stamp) and every lock_retry (an attempt rolled back '
+'after lock_timeout and tried again) in execution order: who (session_user), when, how long, '
+'backend pid, checksum of the text that ran. Takes no lock.';

@@ -26,6 +26,16 @@ SELECT dbmigrate.migrate_register('s3', 's1',
 SELECT dbmigrate.migrate_register('s4', 's1',
     $$DO $do$ BEGIN RAISE INFO 'step four informs'; END $do$ /* inf0-s3cret */; SELECT 'pars3-s3cret'$$,
     '', 'four');
+-- a statement_timeout of the step's own, and a deferred check at its end
+-- (the linter's findings on them are lint.sql's business)
+SET dbmigrate.lint = off;
+SELECT dbmigrate.migrate_register('s5', 's1',
+    $$SET statement_timeout = '50ms'; SELECT pg_sleep(1) AS "t1me-s3cret"$$, NULL, 'five');
+SELECT dbmigrate.migrate_register('s6', 's1',
+    $$CREATE TABLE hs_p(id int PRIMARY KEY);
+      CREATE TABLE hs_c(p int REFERENCES hs_p DEFERRABLE INITIALLY DEFERRED);
+      INSERT INTO hs_c SELECT 1 AS "d3ferred-s3cret"$$, NULL, 'six');
+RESET dbmigrate.lint;
 
 SET ROLE regress_dbm_runner;
 -- the notice of s1 keeps its message, loses the DO text
@@ -40,6 +50,11 @@ SELECT revision FROM dbmigrate.migrate_upgrade('s3');
 SET client_min_messages = warning;
 SELECT revision FROM dbmigrate.migrate_upgrade('s4');
 SET client_min_messages = notice;
+-- a timeout and a deferred violation: the same, revision and statement only
+SELECT revision FROM dbmigrate.migrate_upgrade('s5');
+\echo :LAST_ERROR_SQLSTATE
+SELECT revision FROM dbmigrate.migrate_upgrade('s6');
+\echo :LAST_ERROR_SQLSTATE
 SELECT revision FROM dbmigrate.migrate_downgrade('s1');
 -- a failing downgrade
 SELECT revision FROM dbmigrate.migrate_downgrade('base');

@@ -165,9 +165,10 @@ SELECT * FROM dbmigrate.migrate_current();
 SELECT revision, operation FROM dbmigrate.migrate_log() ORDER BY id;
 
 --
--- BC-02 variant: statement_timeout cancels a step (57014).  The timeout
--- counts the whole top-level statement, so 1s against a 3s sleep cancels
--- r3 part-way; everything r3 did is rolled back and current stays r2.
+-- BC-02 variant: statement_timeout cancels a step (57014).  Each statement
+-- of a step runs under the caller's statement_timeout (see timeouts), so 1s
+-- against a 3s sleep cancels r3 part-way; everything r3 did is rolled back
+-- and current stays r2.
 --
 SELECT dbmigrate.migrate_register('r3', 'r2',
     'CREATE TABLE b(x int); SELECT pg_sleep(3);', 'DROP TABLE b', 'slow');

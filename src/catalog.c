@@ -67,6 +67,15 @@ typedef struct DbmBodyEntry
 #define DBM_LOG_ROW_APPLIES \
 	"(operation OPERATOR(pg_catalog.<>) 'downgrade' AND checksum IS NOT NULL)"
 
+/*
+ * The log rows that change whether a revision is applied: all but the
+ * 'lock_retry' rows (1.1), which record an attempt that was rolled back and
+ * tried again; the last run of a revision, and the order in which revisions
+ * were applied, are read from these only.
+ */
+#define DBM_LOG_ROW_RUNS \
+	"operation OPERATOR(pg_catalog.<>) 'lock_retry'"
+
 #define DBM_LAST_RUN_COLUMNS \
 	"DISTINCT ON (revision) revision, started_at, run_by::pg_catalog.text, checksum, " \
 	DBM_LOG_ROW_APPLIES
@@ -223,15 +232,18 @@ static DbmQuery dbm_q_revision_row = {NULL,
 "WHERE revision OPERATOR(pg_catalog.=) $1"};
 static DbmQuery dbm_q_last_runs = {NULL,
 	"SELECT " DBM_LAST_RUN_COLUMNS " FROM dbmigrate.log "
-	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) ORDER BY revision, id DESC",
+	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) AND " DBM_LOG_ROW_RUNS " "
+	"ORDER BY revision, id DESC",
 1, TEXTARRAY1, "dbmigrate.log"};
 static DbmQuery dbm_q_all_last_runs = {NULL,
-	"SELECT " DBM_LAST_RUN_COLUMNS " FROM dbmigrate.log ORDER BY revision, id DESC",
+	"SELECT " DBM_LAST_RUN_COLUMNS " FROM dbmigrate.log WHERE " DBM_LOG_ROW_RUNS " "
+	"ORDER BY revision, id DESC",
 0, {0}, "dbmigrate.log"};
 static DbmQuery dbm_q_last_applied = {NULL,
 	"SELECT l.revision, l.id FROM (SELECT DISTINCT ON (revision) revision, id, "
 	DBM_LOG_ROW_APPLIES " AS applies FROM dbmigrate.log "
-	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) ORDER BY revision, id DESC) l "
+	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) AND " DBM_LOG_ROW_RUNS " "
+	"ORDER BY revision, id DESC) l "
 	"WHERE l.applies",
 1, TEXTARRAY1, "dbmigrate.log"};
 static DbmQuery dbm_q_log = {NULL,

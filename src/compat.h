@@ -15,6 +15,7 @@
 #ifndef DBMIGRATE_COMPAT_H
 #define DBMIGRATE_COMPAT_H
 
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "commands/defrem.h"
 #include "common/sha2.h"
@@ -34,6 +35,9 @@
 
 #if PG_VERSION_NUM >= 140000
 #include "common/cryptohash.h"
+#endif
+#if PG_VERSION_NUM >= 150000
+#include "common/pg_prng.h"
 #endif
 
 /* PG_MODULE_MAGIC with the module's name and version (18+) */
@@ -99,6 +103,28 @@ dbm_may_execute(Oid procoid, Oid role)
 	return object_aclcheck(ProcedureRelationId, procoid, role, ACL_EXECUTE) == ACLCHECK_OK;
 #else
 	return pg_proc_aclcheck(procoid, role, ACL_EXECUTE) == ACLCHECK_OK;
+#endif
+}
+
+/* whether role may use schema nspoid (object_aclcheck is 16+) */
+static inline bool
+dbm_may_use_schema(Oid nspoid, Oid role)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(NamespaceRelationId, nspoid, role, ACL_USAGE) == ACLCHECK_OK;
+#else
+	return pg_namespace_aclcheck(nspoid, role, ACL_USAGE) == ACLCHECK_OK;
+#endif
+}
+
+/* a random number in [0, 1) (pg_prng is 15+) */
+static inline double
+dbm_random_fraction(void)
+{
+#if PG_VERSION_NUM >= 150000
+	return pg_prng_double(&pg_global_prng_state);
+#else
+	return (double) random() / ((double) MAX_RANDOM_VALUE + 1);
 #endif
 }
 

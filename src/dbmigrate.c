@@ -54,8 +54,30 @@ static void dbm_refuse_on_standby(const char *funcname);
 
 /* GUC variables */
 
-/* dbmigrate.lock_timeout: lock_timeout applied to each step, in ms */
-int			dbmigrate_lock_timeout = 10000;
+/*
+ * dbmigrate.lock_timeout: lock_timeout applied to each step, in ms.  Short,
+ * because while a step waits for a lock every later query on that table
+ * queues behind it; dbmigrate.lock_retries tries the step again instead.
+ */
+int			dbmigrate_lock_timeout = 1000;
+
+/*
+ * dbmigrate.statement_timeout: statement_timeout applied to each step, in
+ * ms (0: the caller's own); armed afresh for every statement of the step.
+ */
+int			dbmigrate_statement_timeout = 0;
+
+/*
+ * dbmigrate.lock_retries: how many times a step that failed with 55P03
+ * (lock_not_available) is rolled back to its savepoint and tried again.
+ */
+int			dbmigrate_lock_retries = 5;
+
+/*
+ * dbmigrate.lock_retry_max_delay: the longest wait before a retry, in ms
+ * (exponential backoff with full jitter, capped here).
+ */
+int			dbmigrate_lock_retry_max_delay = 10000;
 
 /* dbmigrate.run_lock_timeout: how long to wait for dbmigrate's run lock */
 int			dbmigrate_run_lock_timeout = 60000;
@@ -83,9 +105,47 @@ _PG_init(void)
 	DefineCustomIntVariable("dbmigrate.lock_timeout",
 							gettext_noop("Sets lock_timeout for each migration step."),
 							gettext_noop("A step whose DDL waits longer than this for a lock "
-										 "fails with SQLSTATE 55P03 and the whole call is rolled "
-										 "back. Zero leaves the session's own lock_timeout in effect."),
+										 "fails with SQLSTATE 55P03; it is retried as "
+										 "dbmigrate.lock_retries says, then the whole call is "
+										 "rolled back. Zero leaves the session's own lock_timeout "
+										 "in effect."),
 							&dbmigrate_lock_timeout,
+							1000, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("dbmigrate.statement_timeout",
+							gettext_noop("Sets statement_timeout for each migration step."),
+							gettext_noop("Every statement of a step runs with this "
+										 "statement_timeout, armed when the statement starts "
+										 "(57014 when it runs longer). A step's own SET "
+										 "statement_timeout governs its later statements. Zero "
+										 "leaves the session's own statement_timeout in effect, "
+										 "also armed per statement."),
+							&dbmigrate_statement_timeout,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("dbmigrate.lock_retries",
+							gettext_noop("Sets how many times a step that hit lock_timeout is retried."),
+							gettext_noop("A step that fails with SQLSTATE 55P03 is rolled back to "
+										 "its own savepoint, waits (exponential backoff with "
+										 "jitter, at most dbmigrate.lock_retry_max_delay) and runs "
+										 "again, up to this many times. Zero does not retry."),
+							&dbmigrate_lock_retries,
+							5, 0, 1000,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("dbmigrate.lock_retry_max_delay",
+							gettext_noop("Sets the longest wait before retrying a step that hit lock_timeout."),
+							gettext_noop("Retry n waits a random time between zero and the smaller "
+										 "of this and 100 ms * 2^(n-1)."),
+							&dbmigrate_lock_retry_max_delay,
 							10000, 0, INT_MAX,
 							PGC_USERSET,
 							GUC_UNIT_MS,

@@ -48,6 +48,9 @@
 /* GUC variables (dbmigrate.c) */
 extern int	dbmigrate_lock_timeout;
 extern int	dbmigrate_run_lock_timeout;
+extern int	dbmigrate_statement_timeout;
+extern int	dbmigrate_lock_retries;
+extern int	dbmigrate_lock_retry_max_delay;
 
 /* > 0 while a migration step's SQL runs */
 extern int	dbm_step_depth;

@@ -5,7 +5,9 @@
  *	  by target) and migrate_stamp.  One call is one unit inside the caller's
  *	  transaction: it takes the run lock, reads the state after the lock,
  *	  plans from the graph, runs each step's SQL as the calling role inside
- *	  its own GUC nest level, and writes version and log at the end.
+ *	  its own savepoint and GUC nest level (retried after a lock timeout,
+ *	  each statement under a statement_timeout of its own, its deferred
+ *	  constraint checks fired at its end), and writes version and log.
  *
  * Copyright (c) 2026, dbmigrate developers
  *
@@ -16,12 +18,28 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "dbmigrate.h"
@@ -50,7 +68,13 @@ typedef struct DbmStepInfo
 	bool		preexisting;	/* the running statement creates an object
 								 * that existed before the call (computed when
 								 * upgrading from base only) */
+	Node	   *stmt;			/* raw parse tree of the statement running */
+	bool		set_constraints;	/* the step ran SET CONSTRAINTS */
+	bool		at_end;			/* firing the step's deferred checks */
 } DbmStepInfo;
+
+/* Retry n of a step waits at most this times 2^(n-1) ms (full jitter) */
+#define DBM_RETRY_BASE_DELAY 100
 
 /* How many revisions' text is read at once */
 #define DBM_CHUNK 1000
@@ -59,8 +83,21 @@ static void dbm_step_error_callback(void *arg);
 static char *dbm_step_context(DbmStepInfo *info);
 static void dbm_hide_sql(ErrorData *edata, DbmStepInfo *info, MemoryContext cxt);
 static void dbm_emit_log_hook(ErrorData *edata);
+static void dbm_arm_statement_timeout(bool check);
+static bool dbm_deferred_checks_pending(void);
+static List *dbm_deferrable_immediate_constraints(void);
+static void dbm_fire_deferred(void);
+static void dbm_caller_deferred_callback(void *arg);
 static void dbm_run_sql(const char *sql, DbmStepInfo *info);
 static void dbm_run_statement(Node *stmt, const char *text, int len, void *arg);
+static bool dbm_run_step_attempt(const char *sql, DbmStepInfo *info, ErrorData **edata);
+static int	dbm_retry_delay(int retry);
+static void dbm_retry_wait(int ms);
+static List *dbm_statement_relations(Node *stmt);
+static char *dbm_lock_holders(List *relids, int *nholders);
+static char *dbm_lock_failure_detail(DbmStepInfo *info, int attempts, const char *holders,
+									 int nholders);
+static bool dbm_log_takes_lock_retries(void);
 static bool *dbm_plan_upgrade(DbmGraph *g, bool *applied, const DbmTarget *t);
 static List *dbm_plan_downgrade_steps(DbmGraph *g, bool *applied, List *current,
 									  const DbmTarget *t);
@@ -150,7 +187,9 @@ dbm_step_context(DbmStepInfo *info)
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "%s of revision \"%s\" (%s -> %s)",
 					 info->direction, info->revision, info->from, info->to);
-	if (info->nstatements > 1)
+	if (info->at_end)
+		appendStringInfoString(&buf, ", deferred constraint checks at its end");
+	else if (info->nstatements > 1)
 		appendStringInfo(&buf, ", statement %d of %d", info->statement, info->nstatements);
 	if (info->hide_sql)
 		appendStringInfoString(&buf, " (its SQL text is shown only to roles that may call "
@@ -235,9 +274,202 @@ dbm_runner_init(void)
 }
 
 /*
+ * dbm_arm_statement_timeout
+ *		Start PostgreSQL's statement_timeout afresh from the setting in force
+ *		now (its STATEMENT_TIMEOUT timer; 0 stops it).  PostgreSQL arms that
+ *		timer only when a client's statement starts, so without this a whole
+ *		migrate_upgrade() call would be one statement: a revision's own
+ *		SET statement_timeout would change nothing, and the caller's limit
+ *		would cover all steps together.  Called before each statement of a
+ *		step (and its deferred checks), and with the caller's setting again
+ *		after each step.  With check, a timeout that already fired is
+ *		reported first (as 57014, not as a cancel by the user: re-arming
+ *		clears the timer's indicator); without, nothing is thrown (the caller
+ *		is about to rethrow an error of its own).
+ */
+static void
+dbm_arm_statement_timeout(bool check)
+{
+	if (get_timeout_active(STATEMENT_TIMEOUT))
+		disable_timeout(STATEMENT_TIMEOUT, true);
+	if (check)
+		CHECK_FOR_INTERRUPTS();
+	if (StatementTimeout > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
+}
+
+/*
+ * Deferred constraints at the end of a step.
+ *
+ * Each step behaves as if it were committed: the constraint checks it
+ * deferred (DEFERRABLE INITIALLY DEFERRED foreign keys and constraint
+ * triggers, or any after SET CONSTRAINTS ... DEFERRED) fire at its end,
+ * inside its error context, instead of at the caller's COMMIT.  Otherwise a
+ * violation surfaces at COMMIT without naming its revision, and a later
+ * revision's ALTER TABLE of such a table fails with 55006 ("pending trigger
+ * events").
+ *
+ * PostgreSQL fires pending deferred events only at COMMIT
+ * (AfterTriggerFireDeferred, which must not run inside a query) and in
+ * SET CONSTRAINTS ... IMMEDIATE (AfterTriggerSetState), which also changes
+ * the transaction's constraint modes for the rest of the transaction.
+ * trigger.c keeps those modes (SetConstraintState) in a static variable
+ * and restores them only when a subtransaction aborts: an abort also
+ * un-marks every event fired since that subtransaction began, so it cannot
+ * be used to restore the modes after firing, and a subtransaction commit
+ * (which keeps the fired events done) keeps the new modes too.  So the
+ * modes are restored through SET CONSTRAINTS itself:
+ *
+ *	1. SET CONSTRAINTS ALL IMMEDIATE fires every pending check.  Inside the
+ *	   step's subtransaction the fired events are marked done, not deleted;
+ *	   they stay done when the subtransaction commits, and the whole step,
+ *	   checks included, is undone if it aborts.
+ *	2. SET CONSTRAINTS ALL DEFERRED (fires nothing) forgets the per-
+ *	   constraint settings and defers every deferrable constraint, which is
+ *	   the declared mode of every INITIALLY DEFERRED one.
+ *	3. SET CONSTRAINTS <name, ...> IMMEDIATE for every DEFERRABLE INITIALLY
+ *	   IMMEDIATE constraint (in schemas the current role may use) puts those
+ *	   back to their declared mode; nothing is pending, so nothing fires.
+ *
+ * The next step then sees every existing constraint in its declared mode,
+ * and a constraint it creates INITIALLY DEFERRED is deferred, as in a fresh
+ * transaction.  Two approximations remain, neither of which skips a check
+ * (every step's pending checks fire at its end): a constraint created
+ * DEFERRABLE INITIALLY IMMEDIATE after such a step is deferred, and of two
+ * constraints of one name in one schema, one INITIALLY DEFERRED and one
+ * INITIALLY IMMEDIATE, both end up immediate (SET CONSTRAINTS takes names).  Restoring the modes
+ * exactly would need trigger.c's static state.  A step that neither left
+ * checks pending nor ran SET CONSTRAINTS does none of this, so the
+ * transaction's constraint state stays untouched (and the catalog scan of
+ * step 3 is not paid per step); a SET CONSTRAINTS that only runs inside a
+ * DO block or EXECUTE is not seen, so its mode lasts until a later step
+ * restores the modes.
+ */
+
+/*
+ * dbm_deferred_checks_pending
+ *		Whether a deferred constraint check is pending in this transaction:
+ *		an unfired after-trigger event on a table with a deferrable trigger
+ *		(only those can have events pending between statements).
+ */
+static bool
+dbm_deferred_checks_pending(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			last = InvalidOid;
+	bool		pending = false;
+
+	rel = table_open(TriggerRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (!pending && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_trigger trig = (Form_pg_trigger) GETSTRUCT(tup);
+
+		CHECK_FOR_INTERRUPTS();
+		if (trig->tgdeferrable && trig->tgrelid != last)
+		{
+			last = trig->tgrelid;
+			pending = AfterTriggerPendingOnRel(last);
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return pending;
+}
+
+/*
+ * dbm_deferrable_immediate_constraints
+ *		The DEFERRABLE INITIALLY IMMEDIATE constraints, as the schema-qualified
+ *		names SET CONSTRAINTS takes (RangeVars), each name once; only in
+ *		schemas the current role may use (SET CONSTRAINTS requires USAGE) and
+ *		not in other sessions' temporary schemas.
+ */
+static List *
+dbm_deferrable_immediate_constraints(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	HTAB	   *seen = dbm_string_hash("dbmigrate constraint names", 64, sizeof(char *));
+	List	   *names = NIL;
+	Oid			role = GetUserId();
+
+	rel = table_open(ConstraintRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		char	   *nspname;
+		char	   *key;
+		bool		found;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!con->condeferrable || con->condeferred ||
+			isOtherTempNamespace(con->connamespace) ||
+			!dbm_may_use_schema(con->connamespace, role))
+			continue;
+		nspname = get_namespace_name(con->connamespace);
+		if (nspname == NULL)
+			continue;
+		key = psprintf("%s.%s", quote_identifier(nspname),
+					   quote_identifier(NameStr(con->conname)));
+		(void) hash_search(seen, &key, HASH_ENTER, &found);
+		if (!found)
+			names = lappend(names, makeRangeVar(nspname, pstrdup(NameStr(con->conname)), -1));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	hash_destroy(seen);
+	return names;
+}
+
+/*
+ * dbm_fire_deferred
+ *		Fire every pending deferred constraint check now, then put every
+ *		constraint back to its declared mode (steps 1 to 3 above).  Runs as
+ *		the current role, so user triggers fire with the step's rights.
+ */
+static void
+dbm_fire_deferred(void)
+{
+	ConstraintsSetStmt *stmt = makeNode(ConstraintsSetStmt);
+
+	stmt->constraints = NIL;
+	stmt->deferred = false;
+	AfterTriggerSetState(stmt);
+
+	stmt->deferred = true;
+	AfterTriggerSetState(stmt);
+
+	stmt->constraints = dbm_deferrable_immediate_constraints();
+	if (stmt->constraints != NIL)
+	{
+		stmt->deferred = false;
+		AfterTriggerSetState(stmt);
+	}
+}
+
+/*
+ * dbm_caller_deferred_callback
+ *		Error context of the checks the caller's transaction left pending
+ *		before the call, fired before its first step (which runs as if they
+ *		were committed).
+ */
+static void
+dbm_caller_deferred_callback(void *arg)
+{
+	errcontext("deferred constraint checks pending in the caller's transaction, fired before "
+			   "the first step of %s()", (const char *) arg);
+}
+
+/*
  * dbm_run_statement
  *		Execute one statement of a step (a dbm_foreach_statement callback);
- *		arg is the step's DbmStepInfo.  Rows it returns are discarded.
+ *		arg is the step's DbmStepInfo.  Rows it returns are discarded.  The
+ *		statement runs under a statement_timeout of its own (see
+ *		dbm_arm_statement_timeout).
  */
 static void
 dbm_run_statement(Node *stmt, const char *text, int len, void *arg)
@@ -251,7 +483,12 @@ dbm_run_statement(Node *stmt, const char *text, int len, void *arg)
 	info->statement++;
 	info->preexisting = info->from_base && strcmp(info->direction, "upgrade") == 0 &&
 		dbm_creates_existing_object(stmt, &info->call_start);
+	info->stmt = stmt;
+	if (IsA(stmt, ConstraintsSetStmt))
+		info->set_constraints = true;
+	dbm_arm_statement_timeout(true);
 	rc = dbm_spi_execute_discard(sql);
+	info->stmt = NULL;
 	MemoryContextSwitchTo(cxt);
 	if (rc == SPI_ERROR_TRANSACTION)
 		ereport(ERROR,
@@ -279,6 +516,10 @@ dbm_run_statement(Node *stmt, const char *text, int len, void *arg)
  *		server's parser splits it (a piece at a time, so memory does not grow
  *		with the text), inside a GUC nest level that is rolled back
  *		afterwards: SET, SET ROLE and search_path changes end with the step.
+ *		lock_timeout and statement_timeout start as dbmigrate's settings say
+ *		(the step may change them for its later statements), and the
+ *		deferred constraint checks the step leaves pending fire at its end,
+ *		still under its settings and error context.
  */
 static void
 dbm_run_sql(const char *sql, DbmStepInfo *info)
@@ -288,10 +529,20 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
 
 	info->nstatements = 0;
 	info->statement = 0;
+	info->stmt = NULL;
+	info->set_constraints = false;
+	info->at_end = false;
 
 	nestlevel = NewGUCNestLevel();
 	if (dbmigrate_lock_timeout > 0)
 		dbm_guc_set_lock_timeout(dbmigrate_lock_timeout);
+	if (dbmigrate_statement_timeout > 0)
+	{
+		char		buf[32];
+
+		snprintf(buf, sizeof(buf), "%d", dbmigrate_statement_timeout);
+		dbm_guc_set("statement_timeout", buf, PGC_USERSET);
+	}
 
 	/*
 	 * Migration text is parsed as it was checked at registration, whatever
@@ -326,6 +577,13 @@ dbm_run_sql(const char *sql, DbmStepInfo *info)
 	{
 		dbm_foreach_statement(sql, info->revision, info->direction,
 							  dbm_run_statement, info, &info->nstatements);
+		if (info->set_constraints || dbm_deferred_checks_pending())
+		{
+			info->at_end = true;
+			dbm_arm_statement_timeout(true);
+			dbm_fire_deferred();
+			info->at_end = false;
+		}
 	}
 	PG_CATCH();
 	{
@@ -394,12 +652,299 @@ dbm_check_step_body(DbmBody *body, bool upgrade, HTAB *runs)
 }
 
 /*
+ * dbm_run_step_attempt
+ *		Run a step's SQL (dbm_run_sql) inside an internal subtransaction, its
+ *		savepoint, as PostgreSQL's own PL handlers do.  True when it
+ *		succeeded (the subtransaction is released into the caller's
+ *		transaction); false when it failed: the subtransaction is rolled
+ *		back (the step's changes, locks, settings and queued trigger events
+ *		with it) and *edata is the error, copied into the current context,
+ *		for the caller to retry or rethrow.  Either way the statement_timeout
+ *		timer is armed again from the caller's setting.
+ */
+static bool
+dbm_run_step_attempt(const char *sql, DbmStepInfo *info, ErrorData **edata)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		dbm_run_sql(sql, info);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ok = true;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		*edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+	dbm_arm_statement_timeout(ok);
+	return ok;
+}
+
+/*
+ * dbm_retry_delay
+ *		How long to wait before retry number retry (1, 2, ...): exponential
+ *		backoff with full jitter, a random time between 0 and
+ *		min(dbmigrate.lock_retry_max_delay, DBM_RETRY_BASE_DELAY * 2^(retry-1))
+ *		milliseconds, so that sessions retrying together spread out.
+ */
+static int
+dbm_retry_delay(int retry)
+{
+	double		cap = DBM_RETRY_BASE_DELAY;
+	int			i;
+
+	for (i = 1; i < retry && cap < dbmigrate_lock_retry_max_delay; i++)
+		cap *= 2;
+	cap = Min(cap, (double) dbmigrate_lock_retry_max_delay);
+	return (int) (dbm_random_fraction() * (cap + 1));
+}
+
+/*
+ * dbm_retry_wait
+ *		Sleep ms milliseconds on the latch, so that a cancel or a terminate
+ *		(pg_cancel_backend, pg_terminate_backend) ends the wait at once.
+ *		No statement_timeout runs meanwhile: the wait is bounded by
+ *		dbmigrate.lock_retry_max_delay, and the next attempt's statements
+ *		arm their own.
+ */
+static void
+dbm_retry_wait(int ms)
+{
+	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+
+	if (get_timeout_active(STATEMENT_TIMEOUT))
+		disable_timeout(STATEMENT_TIMEOUT, true);
+	for (;;)
+	{
+		long		secs;
+		int			usecs;
+		long		left;
+
+		CHECK_FOR_INTERRUPTS();
+		TimestampDifference(GetCurrentTimestamp(), end, &secs, &usecs);
+		left = secs * 1000 + usecs / 1000;
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * dbm_rangevar_relid
+ *		The relation a RangeVar names, without taking a lock and without
+ *		raising anything (best effort: InvalidOid when not found).
+ */
+static Oid
+dbm_rangevar_relid(RangeVar *rv)
+{
+	Oid			nspoid;
+
+	if (rv == NULL || rv->catalogname != NULL)
+		return InvalidOid;
+	if (rv->schemaname == NULL)
+		return RelnameGetRelid(rv->relname);
+	nspoid = get_namespace_oid(rv->schemaname, true);
+	return OidIsValid(nspoid) ? get_relname_relid(rv->relname, nspoid) : InvalidOid;
+}
+
+/*
+ * dbm_statement_relations
+ *		The relations a statement names as its targets, for the NOTICE of a
+ *		lock retry: the usual DDL (ALTER TABLE and the tables its foreign
+ *		keys reference, CREATE INDEX, CREATE TRIGGER, CREATE RULE, RENAME,
+ *		DROP of a relation, CREATE TABLE ... INHERITS/PARTITION OF), LOCK,
+ *		TRUNCATE and INSERT/UPDATE/DELETE.  Nothing for other statements (a
+ *		DO block, a function call).  Names resolve with the search_path in
+ *		force now; best effort.
+ */
+static List *
+dbm_statement_relations(Node *stmt)
+{
+	List	   *rvs = NIL;
+	List	   *relids = NIL;
+	ListCell   *lc;
+
+	if (stmt == NULL)
+		return NIL;
+	switch (nodeTag(stmt))
+	{
+		case T_AlterTableStmt:
+			rvs = list_make1(((AlterTableStmt *) stmt)->relation);
+			foreach(lc, ((AlterTableStmt *) stmt)->cmds)
+			{
+				AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+				if (cmd->def != NULL && IsA(cmd->def, Constraint) &&
+					((Constraint *) cmd->def)->contype == CONSTR_FOREIGN)
+					rvs = lappend(rvs, ((Constraint *) cmd->def)->pktable);
+			}
+			break;
+		case T_IndexStmt:
+			rvs = list_make1(((IndexStmt *) stmt)->relation);
+			break;
+		case T_CreateTrigStmt:
+			rvs = list_make2(((CreateTrigStmt *) stmt)->relation,
+							 ((CreateTrigStmt *) stmt)->constrrel);
+			break;
+		case T_RuleStmt:
+			rvs = list_make1(((RuleStmt *) stmt)->relation);
+			break;
+		case T_RenameStmt:
+			rvs = list_make1(((RenameStmt *) stmt)->relation);
+			break;
+		case T_LockStmt:
+			rvs = ((LockStmt *) stmt)->relations;
+			break;
+		case T_TruncateStmt:
+			rvs = ((TruncateStmt *) stmt)->relations;
+			break;
+		case T_InsertStmt:
+			rvs = list_make1(((InsertStmt *) stmt)->relation);
+			break;
+		case T_UpdateStmt:
+			rvs = list_make1(((UpdateStmt *) stmt)->relation);
+			break;
+		case T_DeleteStmt:
+			rvs = list_make1(((DeleteStmt *) stmt)->relation);
+			break;
+		case T_CreateStmt:
+			rvs = ((CreateStmt *) stmt)->inhRelations;
+			break;
+		case T_DropStmt:
+			{
+				DropStmt   *drop = (DropStmt *) stmt;
+
+				if (drop->removeType != OBJECT_TABLE && drop->removeType != OBJECT_INDEX &&
+					drop->removeType != OBJECT_VIEW && drop->removeType != OBJECT_MATVIEW &&
+					drop->removeType != OBJECT_SEQUENCE &&
+					drop->removeType != OBJECT_FOREIGN_TABLE)
+					break;
+				foreach(lc, drop->objects)
+					rvs = lappend(rvs, makeRangeVarFromNameList((List *) lfirst(lc)));
+			}
+			break;
+		default:
+			break;
+	}
+	foreach(lc, rvs)
+	{
+		Oid			relid = dbm_rangevar_relid((RangeVar *) lfirst(lc));
+
+		if (OidIsValid(relid))
+			relids = list_append_unique_oid(relids, relid);
+	}
+	return relids;
+}
+
+/*
+ * dbm_lock_holders
+ *		The other backends holding a lock on any of relids (from the lock
+ *		manager's own table, as pg_locks shows it), as "123, 456"; NULL when
+ *		there are none.  The lock a failed statement waited for is no longer
+ *		known once its wait is cancelled, so this lists the holders of the
+ *		relations it names: those that blocked it, and possibly a few that
+ *		hold weaker locks.
+ */
+static char *
+dbm_lock_holders(List *relids, int *nholders)
+{
+	LockData   *data;
+	List	   *pids = NIL;
+	StringInfoData buf;
+	ListCell   *lc;
+	int			i;
+
+	*nholders = 0;
+	if (relids == NIL)
+		return NULL;
+	data = GetLockStatusData();
+	for (i = 0; i < data->nelements; i++)
+	{
+		LockInstanceData *inst = &data->locks[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (inst->locktag.locktag_type == LOCKTAG_RELATION &&
+			inst->locktag.locktag_field1 == MyDatabaseId &&
+			list_member_oid(relids, inst->locktag.locktag_field2) &&
+			inst->holdMask != 0 && inst->pid != 0 && inst->pid != MyProcPid)
+			pids = list_append_unique_int(pids, inst->pid);
+	}
+	if (pids == NIL)
+		return NULL;
+	initStringInfo(&buf);
+	foreach(lc, pids)
+		appendStringInfo(&buf, "%s%d", buf.len > 0 ? ", " : "", lfirst_int(lc));
+	*nholders = list_length(pids);
+	return buf.data;
+}
+
+/*
+ * dbm_lock_failure_detail
+ *		The detail of a step's 55P03 once it is not retried any more: how
+ *		often it was tried, and who held locks on what its statement names.
+ */
+static char *
+dbm_lock_failure_detail(DbmStepInfo *info, int attempts, const char *holders, int nholders)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (attempts > 1)
+		appendStringInfo(&buf, "The step was tried %d times (dbmigrate.lock_retries is %d).",
+						 attempts, dbmigrate_lock_retries);
+	if (holders != NULL)
+	{
+		if (buf.len > 0)
+			appendStringInfoChar(&buf, ' ');
+		if (nholders == 1)
+			appendStringInfo(&buf, "Process %s holds a lock on a relation that statement %d names.",
+							 holders, info->statement);
+		else
+			appendStringInfo(&buf, "Processes %s hold locks on relations that statement %d names.",
+							 holders, info->statement);
+	}
+	return buf.len > 0 ? buf.data : NULL;
+}
+
+/*
+ * dbm_log_takes_lock_retries
+ *		Whether dbmigrate.log accepts 'lock_retry' rows: its CHECK constraint
+ *		allows them from 1.1 on.  A database still at 1.0 (the new library
+ *		before ALTER EXTENSION dbmigrate UPDATE) gets the NOTICE of a retry,
+ *		not the row.
+ */
+static bool
+dbm_log_takes_lock_retries(void)
+{
+	return !dbm_schema_1_0();
+}
+
+/*
  * dbm_run_steps
  *		Run steps (node indexes, in execution order), reading revision text
  *		DBM_CHUNK revisions at a time into a context reset between chunks;
  *		whatever a step allocates goes into a context reset after each step.
  *		Adds one output row per step, and writes one log row per step at the
  *		end of each chunk, so memory stays bounded however many steps run.
+ *		Each step runs in a subtransaction of its own (dbm_run_step_attempt);
+ *		a step that could not get a lock in time is rolled back and tried
+ *		again, up to dbmigrate.lock_retries times, each retry a NOTICE and a
+ *		'lock_retry' log row.
  */
 void
 dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_base,
@@ -421,6 +966,23 @@ dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_b
 	stepcxt = AllocSetContextCreate(CurrentMemoryContext, "dbmigrate step context",
 									ALLOCSET_DEFAULT_SIZES);
 	dbm_call_start_mark(&call_start);
+
+	/*
+	 * The first step runs as if what the caller's transaction did before the
+	 * call were committed: checks it deferred fire now, under a context of
+	 * their own rather than the first revision's.
+	 */
+	if (nsteps > 0 && dbm_deferred_checks_pending())
+	{
+		ErrorContextCallback errcallback;
+
+		errcallback.callback = dbm_caller_deferred_callback;
+		errcallback.arg = upgrade ? "migrate_upgrade" : "migrate_downgrade";
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
+		dbm_fire_deferred();
+		error_context_stack = errcallback.previous;
+	}
 
 	for (start = 0; start < nsteps; start += DBM_CHUNK)
 	{
@@ -449,6 +1011,7 @@ dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_b
 			TimestampTz started;
 			TimestampTz finished;
 			const char *sql;
+			int			attempt;
 
 			if (body == NULL)
 				dbm_revision_vanished(id);
@@ -480,10 +1043,71 @@ dbm_run_steps(DbmCall *call, DbmGraph *g, List *steps, bool upgrade, bool from_b
 			errcallback.previous = error_context_stack;
 			error_context_stack = &errcallback;
 
-			started = GetCurrentTimestamp();
-			dbm_run_sql(sql, &info);
-			finished = GetCurrentTimestamp();
+			/*
+			 * Each attempt runs in a subtransaction of its own; one that
+			 * could not get a lock in time (55P03) is rolled back and tried
+			 * again after a backoff, up to dbmigrate.lock_retries times.
+			 */
+			for (attempt = 1;; attempt++)
+			{
+				MemoryContext attemptcxt;
+				ErrorData  *edata = NULL;
+				char	   *holders;
+				int			nholders;
+				int			delay;
+				bool		ok;
 
+				/* what a failed attempt leaves behind goes with it */
+				attemptcxt = AllocSetContextCreate(stepcxt, "dbmigrate attempt context",
+												   ALLOCSET_DEFAULT_SIZES);
+				MemoryContextSwitchTo(attemptcxt);
+				started = GetCurrentTimestamp();
+				ok = dbm_run_step_attempt(sql, &info, &edata);
+				finished = GetCurrentTimestamp();
+				MemoryContextSwitchTo(stepcxt);
+				if (ok)
+				{
+					MemoryContextDelete(attemptcxt);
+					break;
+				}
+				if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+				{
+					/* PostgreSQL's 55006 for an ALTER after a data change */
+					if (edata->sqlerrcode == ERRCODE_OBJECT_IN_USE && edata->hint == NULL &&
+						edata->message_id != NULL &&
+						strstr(edata->message_id, "pending trigger events") != NULL)
+						edata->hint = pstrdup("Rows of the table changed earlier in this revision still have "
+											  "deferred constraint checks pending; run SET CONSTRAINTS ALL "
+											  "IMMEDIATE before this statement (dbmigrate fires them only "
+											  "at the end of each revision).");
+					ReThrowError(edata);
+				}
+
+				holders = dbm_lock_holders(dbm_statement_relations(info.stmt), &nholders);
+				if (attempt > dbmigrate_lock_retries)
+				{
+					if (edata->detail == NULL)
+						edata->detail = dbm_lock_failure_detail(&info, attempt, holders, nholders);
+					ReThrowError(edata);
+				}
+
+				/* a NOTICE and a log row per retry, then the backoff */
+				delay = dbm_retry_delay(attempt);
+				error_context_stack = errcallback.previous;
+				ereport(NOTICE,
+						(errmsg("%s of revision \"%s\" could not get a lock in time (attempt %d of %d), "
+								"retrying in %d ms",
+								info.direction, id, attempt, dbmigrate_lock_retries + 1, delay),
+						 holders ?
+						 errdetail_plural("Process %s holds a lock on a relation that statement %d names.",
+										  "Processes %s hold locks on relations that statement %d names.",
+										  nholders, holders, info.statement) : 0));
+				error_context_stack = &errcallback;
+				if (dbm_log_takes_lock_retries())
+					dbm_log_add(log, id, "lock_retry", started, finished, body->checksum);
+				MemoryContextDelete(attemptcxt);
+				dbm_retry_wait(delay);
+			}
 			error_context_stack = errcallback.previous;
 
 			if (store != NULL)
@@ -833,7 +1457,9 @@ dbm_check_transactional(List *ids, const DbmTarget *t, const char *stepwise)
  *		head, heads, an id or unique prefix, +N, <rev>+N.  Errors: 22004 null
  *		target, 21000 ambiguous head/prefix/relative move, 42704 unknown
  *		revision, 22023 invalid target, 25000 snapshot isolation, 55P03 lock
- *		timeout, and whatever a step's SQL raises (with context naming it).
+ *		timeout (a step's: after dbmigrate.lock_retries retries), 57014 a
+ *		step's statement_timeout, and whatever a step's SQL raises (with
+ *		context naming it).
  */
 Datum
 dbmigrate_migrate_upgrade(PG_FUNCTION_ARGS)

@@ -761,15 +761,23 @@ dbm_check_statement(Node *stmt, const char *text, int len, void *arg)
 						 "with transactional => false and run it with "
 						 "CALL dbmigrate.migrate_upgrade_stepwise().")));
 
-	if (IsA(stmt, ConstraintsSetStmt))
+	/*
+	 * SET CONSTRAINTS ... IMMEDIATE only checks earlier (what a revision
+	 * needs before an ALTER TABLE of a table whose rows it changed); the
+	 * modes go back to the declared ones at the end of the step (runner.c).
+	 * Deferring is refused: the step's checks fire at its end anyway, and a
+	 * constraint that must be deferred is declared so.
+	 */
+	if (IsA(stmt, ConstraintsSetStmt) && ((ConstraintsSetStmt *) stmt)->deferred)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("SET CONSTRAINTS is not allowed in migration SQL"),
-				 errdetail("The %s_sql of revision \"%s\" contains SET CONSTRAINTS, which changes "
-						   "constraint checking for the rest of the caller's transaction; it "
-						   "cannot be confined to one revision.", direction, revision),
+				 errmsg("SET CONSTRAINTS ... DEFERRED is not allowed in migration SQL"),
+				 errdetail("The %s_sql of revision \"%s\" contains SET CONSTRAINTS ... DEFERRED; "
+						   "dbmigrate runs each revision with the constraints in their declared "
+						   "modes and fires its deferred checks at its end.", direction, revision),
 				 errhint("Declare the constraint DEFERRABLE INITIALLY DEFERRED in the revision "
-						 "instead, or order the statements so the checks pass.")));
+						 "instead, or order the statements so the checks pass; SET CONSTRAINTS "
+						 "... IMMEDIATE is allowed.")));
 
 	if (dbm_drops_dbmigrate(stmt))
 		ereport(ERROR,

@@ -93,6 +93,7 @@ typedef struct DbmWorkerFixed
 	pid_t		leader_pid;
 	DbmProcNumber leader_backend;
 	int			lock_timeout;	/* dbmigrate.lock_timeout, ms */
+	int			statement_timeout;	/* dbmigrate.statement_timeout, ms */
 } DbmWorkerFixed;
 
 /* INVALID indexes on one table, to find the ones a failed statement left */
@@ -167,6 +168,7 @@ dbm_worker_run(DbmWorkerStep *step)
 	fixed->leader_pid = MyProcPid;
 	fixed->leader_backend = DBM_MY_PROC_NUMBER;
 	fixed->lock_timeout = dbmigrate_lock_timeout;
+	fixed->statement_timeout = dbmigrate_statement_timeout;
 	shm_toc_insert(toc, DBM_KEY_FIXED, fixed);
 
 	gucstate = shm_toc_allocate(toc, guclen);
@@ -360,9 +362,15 @@ dbm_worker_main(Datum arg)
 	SetCurrentRoleId(fixed->outer_user, fixed->outer_is_superuser);
 	SetUserIdAndSecContext(fixed->current_user, fixed->sec_context);
 
-	/* as every step runs: its lock_timeout, and the text parsed as registered */
+	/*
+	 * as every step runs: its lock_timeout and statement_timeout, and the
+	 * text parsed as registered
+	 */
 	if (fixed->lock_timeout > 0)
 		SetConfigOption("lock_timeout", psprintf("%d", fixed->lock_timeout),
+						PGC_USERSET, PGC_S_SESSION);
+	if (fixed->statement_timeout > 0)
+		SetConfigOption("statement_timeout", psprintf("%d", fixed->statement_timeout),
 						PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("standard_conforming_strings", "on", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("application_name", "dbmigrate worker", PGC_USERSET, PGC_S_SESSION);
