@@ -549,6 +549,8 @@ deploy(App *app, const char *target, bool stamp)
 	memset(&rr, 0, sizeof(rr));
 	if (!db_connect(app))
 		return EXIT_USAGE;
+	if (replicas_prepare(app) != EXIT_DONE)
+		return EXIT_FAILED;
 	started = now_ms();
 	if (!db_command(app, "BEGIN ISOLATION LEVEL READ COMMITTED", &err))
 		return fail(app, &err, NULL, false);
@@ -658,6 +660,8 @@ cmd_downgrade(App *app, int argc, char **argv)
 	memset(&rr, 0, sizeof(rr));
 	if (!db_connect(app))
 		return EXIT_USAGE;
+	if (replicas_prepare(app) != EXIT_DONE)
+		return EXIT_FAILED;
 	started = now_ms();
 	if (!db_command(app, "BEGIN ISOLATION LEVEL READ COMMITTED", &err))
 		return fail(app, &err, NULL, false);

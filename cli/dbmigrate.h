@@ -235,6 +235,7 @@ extern int	fleet_dispatch(App *app, int argc, char **argv);
 extern void fleet_child_finish(App *app);
 
 /* replicas.c */
+extern int	replicas_prepare(App *app);
 extern int	replicas_wait(App *app);
 extern void replicas_explain_standby(App *app, const DbError *err);
 

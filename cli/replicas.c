@@ -6,7 +6,8 @@
  *	  state was pointed at a hot standby.
  *
  * The deploy's commit LSN is pg_current_wal_lsn() read on the deploy's
- * connection after COMMIT; a standby has the deploy once the replay_lsn that
+ * connection after COMMIT (made with synchronous_commit at least local, so
+ * the commit record is written by then); a standby has the deploy once the replay_lsn that
  * pg_stat_replication shows for it on the primary is at or past that LSN.
  * Standbys in state streaming or catchup count (a pg_basebackup's WAL sender,
  * state backup, does not).  Reading pg_stat_replication's details needs the
@@ -28,6 +29,34 @@
 
 static void replicas_json(App *app, const char *lsn, PGresult *res, const bool *counts,
 						  double ms, bool timed_out);
+
+/*
+ * replicas_prepare
+ *		Before a deploy that will wait: with synchronous_commit = off, COMMIT
+ *		returns before its WAL is written, and pg_current_wal_lsn() read
+ *		afterwards may lie before the commit record; "local" makes COMMIT
+ *		write and flush it first.  Other settings already do.
+ */
+int
+replicas_prepare(App *app)
+{
+	DbError		err;
+	PGresult   *res;
+
+	if (!app->wait_replicas)
+		return EXIT_DONE;
+	res = db_query(app, "SELECT pg_catalog.set_config('synchronous_commit', 'local', false) "
+				   "WHERE pg_catalog.current_setting('synchronous_commit') "
+				   "OPERATOR(pg_catalog.=) 'off'", 0, NULL, &err);
+	if (res == NULL)
+	{
+		db_report_error(app, &err, NULL, NULL);
+		db_error_free(&err);
+		return EXIT_FAILED;
+	}
+	PQclear(res);
+	return EXIT_DONE;
+}
 
 /*
  * replicas_wait
