@@ -101,8 +101,8 @@ close($conf);
 unlink "$sb/data/postmaster.pid";
 is(as_cluster_user("$bindir/pg_ctl", '-s', '-D', "$sb/data", '-l', "$sb/server.log", '-w', '-t', '60', 'start'), 0,
     'the standby started') or BAIL_OUT('standby did not start: ' . read_file("$sb/server.log"));
-is(wait_for(sub { psql_value($db, "SELECT state FROM pg_stat_replication WHERE application_name = '$name'") }),
-    'streaming', 'the standby streams from the primary');
+is(wait_for(sub { psql_value($db, "SELECT state FROM pg_stat_replication WHERE application_name = '$name'")
+            eq 'streaming' }), 1, 'the standby streams from the primary');
 is(standby_value($db, 'SELECT pg_is_in_recovery()'), 't', 'the standby is in recovery');
 
 # --wait-replicas: the standby has the new column as soon as the deploy returns
