@@ -371,6 +371,8 @@ print_result(App *app, const char *target, bool upgrade, RunResult *rr, double m
 		}
 		printf("], \"current\": ");
 		json_string_array(stdout, rr->current, rr->ncurrent);
+		if (app->replicas_json)
+			printf(", \"replicas\": %s", app->replicas_json);
 		printf(", \"duration_ms\": %.3f}\n", ms);
 	}
 	else
@@ -542,10 +544,13 @@ deploy(App *app, const char *target, bool stamp)
 	bool		present;
 	double		started;
 	int			rc;
+	int			wait_rc = EXIT_DONE;
 
 	memset(&rr, 0, sizeof(rr));
 	if (!db_connect(app))
 		return EXIT_USAGE;
+	if (replicas_prepare(app) != EXIT_DONE)
+		return EXIT_FAILED;
 	started = now_ms();
 	if (!db_command(app, "BEGIN ISOLATION LEVEL READ COMMITTED", &err))
 		return fail(app, &err, NULL, false);
@@ -571,10 +576,13 @@ deploy(App *app, const char *target, bool stamp)
 	}
 	else if (rc == EXIT_DONE)
 		rc = run_direction(app, target, true, &rr);
+	/* committed: --wait-replicas (replicas.c), then the summary */
+	if (rc == EXIT_DONE && app->wait_replicas)
+		wait_rc = replicas_wait(app);
 	if (rc == EXIT_DONE)
 		print_result(app, target, true, &rr, now_ms() - started);
 	free_result(&rr);
-	return rc;
+	return rc == EXIT_DONE ? wait_rc : rc;
 }
 
 /*
@@ -652,6 +660,8 @@ cmd_downgrade(App *app, int argc, char **argv)
 	memset(&rr, 0, sizeof(rr));
 	if (!db_connect(app))
 		return EXIT_USAGE;
+	if (replicas_prepare(app) != EXIT_DONE)
+		return EXIT_FAILED;
 	started = now_ms();
 	if (!db_command(app, "BEGIN ISOLATION LEVEL READ COMMITTED", &err))
 		return fail(app, &err, NULL, false);
@@ -675,6 +685,18 @@ cmd_downgrade(App *app, int argc, char **argv)
 		return EXIT_FAILED;
 	}
 	rc = run_direction(app, target, false, &rr);
+	/* committed: --wait-replicas (replicas.c), then the summary */
+	if (rc == EXIT_DONE && app->wait_replicas)
+	{
+		int			wait_rc = replicas_wait(app);
+
+		if (wait_rc != EXIT_DONE)
+		{
+			print_result(app, target, false, &rr, now_ms() - started);
+			free_result(&rr);
+			return wait_rc;
+		}
+	}
 	if (rc == EXIT_DONE)
 		print_result(app, target, false, &rr, now_ms() - started);
 	free_result(&rr);

@@ -47,10 +47,13 @@ db_connect(App *app)
 	const char *dsn = NULL;
 	int			i = 0;
 
+	/* a fleet's child connected already (fleet.c) */
+	if (app->conn)
+		return true;
 	if (app->conninfo)
 	{
 		dsn = app->conninfo;
-		app->conn_source = "-d";
+		app->conn_source = app->dsn_source ? app->dsn_source : "-d";
 	}
 	else if (getenv("DATABASE_URL") && *getenv("DATABASE_URL"))
 	{
@@ -562,6 +565,7 @@ db_report_error(App *app, const DbError *err, const MigFile *file, const char *w
 			print_error_line(text, err->internal_position, line);
 		fprintf(stderr, "FILE:  %s, line %d (in \"-- %s\")\n", file->path, line, section);
 	}
+	replicas_explain_standby(app, err);
 	json_error(app, "failed", err, file ? file->path : NULL, line, NULL);
 }
 

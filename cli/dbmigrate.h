@@ -13,6 +13,8 @@
  *	cmd_files.c init, revision, merge (files only, no connection)
  *	cmd_run.c	upgrade, downgrade, stamp, check, seed (and --sql)
  *	cmd_read.c	current, heads, history, show
+ *	fleet.c		--dsn-file -j N: one command on many databases, in parallel
+ *	replicas.c	--wait-replicas, and explaining a hot standby's refusal
  *
  * Copyright (c) 2026, dbmigrate developers
  *
@@ -154,6 +156,14 @@ typedef struct App
 	char	  **step_done;		/* every finished step's text and time */
 	double	   *step_done_ms;
 	bool		no_folder;		/* no folder, and none was asked for */
+	/* many databases and replicas (fleet.c, replicas.c) */
+	const char *dsn_file;		/* --dsn-file */
+	int			jobs;			/* -j; 0: not given */
+	bool		wait_replicas;	/* --wait-replicas[=TIMEOUT] */
+	double		replica_timeout_s;
+	char	   *replicas_json;	/* what the wait found, for --json */
+	char	   *dsn_source;		/* "FILE line N" in a fleet's child */
+	int			fleet_fd;		/* a fleet child's result pipe; 0: none */
 } App;
 
 /* a subcommand */
@@ -218,6 +228,16 @@ extern void db_install_cancel_handler(App *app);
 extern bool db_read_graph(App *app, Graph *g, DbError *err);
 extern char *dbname_of(App *app);
 extern Graph *db_union_graph(App *app, bool present, DbError *err);
+
+/* fleet.c */
+extern int	fleet_option(App *app, int argc, char **argv, int *i);
+extern int	fleet_dispatch(App *app, int argc, char **argv);
+extern void fleet_child_finish(App *app);
+
+/* replicas.c */
+extern int	replicas_prepare(App *app);
+extern int	replicas_wait(App *app);
+extern void replicas_explain_standby(App *app, const DbError *err);
 
 /* output.c */
 extern void msg_error(const char *fmt,...) __attribute__((format(printf, 1, 2)));

@@ -4,7 +4,8 @@
  *	  The dbmigrate command-line client: global options, the command table,
  *	  --help, the configuration file and ./.env, dispatch.
  *
- *	dbmigrate [-d CONNINFO|URL] [--dir DIR] [-q] [--json] COMMAND [ARGS]
+ *	dbmigrate [-d CONNINFO|URL | --dsn-file FILE [-j N]] [--dir DIR] [-q] [--json]
+ *			  [--wait-replicas[=SECONDS]] COMMAND [ARGS]
  *
  * Exit status: 0 done / up to date, 1 failed (check: pending), 2 usage,
  * configuration or connection error (check: problems).
@@ -126,6 +127,10 @@ print_command_help(const Command *cmd, FILE *out)
 			"      --dir DIR              migrations folder (else " CONFIG_FILE "'s dir, else migrations)\n"
 			"  -q, --quiet                errors and warnings only\n"
 			"      --json                 one JSON document on stdout\n"
+			"      --dsn-file FILE        run on every database FILE lists (a conninfo or URL a line)\n"
+			"  -j, --jobs N               with --dsn-file: N databases at a time (default 1)\n"
+			"      --wait-replicas[=SECONDS]  after the commit, wait (default 60 s) until every\n"
+			"                             streaming standby has replayed it (needs pg_monitor)\n"
 			"  -h, --help                 this help\n");
 }
 
@@ -134,7 +139,8 @@ usage(FILE *out)
 {
 	fprintf(out,
 			"dbmigrate: Alembic-style schema migrations kept and run inside PostgreSQL.\n\n"
-			"Usage: dbmigrate [-d CONNINFO|URL] [--dir DIR] [-q] [--json] COMMAND [ARGS]\n\n"
+			"Usage: dbmigrate [-d CONNINFO|URL | --dsn-file FILE [-j N]] [--dir DIR] [-q] [--json]\n"
+			"                 [--wait-replicas[=SECONDS]] COMMAND [ARGS]\n\n"
 			"Commands:\n");
 	for (size_t i = 0; i < lengthof(commands); i++)
 		fprintf(out, "  %s\n", commands[i].synopsis);
@@ -145,6 +151,12 @@ usage(FILE *out)
 			"      --dir DIR              migrations folder (else " CONFIG_FILE "'s dir, else migrations)\n"
 			"  -q, --quiet                errors and warnings only\n"
 			"      --json                 one JSON document on stdout\n"
+			"      --dsn-file FILE        run upgrade, downgrade, stamp, check or current on every\n"
+			"                             database FILE lists (a conninfo or URL a line, # comments)\n"
+			"  -j, --jobs N               with --dsn-file: N databases at a time (default 1)\n"
+			"      --wait-replicas[=SECONDS]  upgrade, downgrade, stamp: after the commit, wait\n"
+			"                             (default 60 s) until every streaming standby has\n"
+			"                             replayed it (reads pg_stat_replication: needs pg_monitor)\n"
 			"  -h, --help                 help (dbmigrate COMMAND --help for a command's)\n"
 			"  -V, --version              the client's version\n\n"
 			"Exit status: 0 done or up to date; 1 failed (check: pending); 2 usage,\n"
@@ -223,6 +235,12 @@ parse_args(App *app, int argc, char **argv, const Opt *opts, int nopts, char **p
 			app->json = true;
 			continue;
 		}
+		/* --dsn-file, -j, --wait-replicas (fleet.c) */
+		k = fleet_option(app, argc, argv, &i);
+		if (k < 0)
+			return EXIT_USAGE;
+		if (k > 0)
+			continue;
 		if (a[1] == '-')
 		{
 			eq = strchr(a, '=');
@@ -282,7 +300,7 @@ parse_args(App *app, int argc, char **argv, const Opt *opts, int nopts, char **p
 			app->dir_given = true;
 		}
 	}
-	return -1;
+	return fleet_dispatch(app, argc, argv);
 }
 
 /*
@@ -442,6 +460,11 @@ main(int argc, char **argv)
 		}
 		if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0)
 			app.quiet = true;
+		else if ((rc = fleet_option(&app, argc, argv, &i)) != 0)
+		{
+			if (rc < 0)
+				return EXIT_USAGE;
+		}
 		else if (strcmp(a, "--json") == 0)
 			app.json = true;
 		else if (strcmp(a, "-d") == 0 || strcmp(a, "--dbname") == 0 || strcmp(a, "--dir") == 0)
@@ -507,6 +530,7 @@ main(int argc, char **argv)
 	read_dotenv(&app);
 	rc = cmd->run(&app, argc - i, argv + i);
 
+	fleet_child_finish(&app);
 	fflush(stdout);
 	db_disconnect(&app);
 	graph_free(app.graph);
@@ -518,5 +542,6 @@ main(int argc, char **argv)
 		free(app.step_done[i]);
 	free(app.step_done);
 	free(app.step_done_ms);
+	free(app.replicas_json);
 	return rc;
 }

@@ -23,7 +23,11 @@ build_and_install "-Werror" || { echo "FAILED: build"; exit 1; }
 DIR="${DBM_TEST_DIR:-$(mktemp -d /tmp/dbmigrate-test.XXXXXX)}"
 PORT="${DBM_TEST_PORT:-55433}"
 echo "== throwaway cluster in $DIR on 127.0.0.1:$PORT"
-start_cluster "$DIR" "$PORT" || { echo "FAILED: cluster start"; exit 1; }
+# wal_level and WAL senders for the standby test/cli/07_replicas.t makes
+# with pg_basebackup -R (on port PORT + 1; initdb's pg_hba.conf already has
+# the replication entries)
+start_cluster "$DIR" "$PORT" "wal_level = replica
+max_wal_senders = 4" || { echo "FAILED: cluster start"; exit 1; }
 [ "${DBM_KEEP_CLUSTER:-0}" = 1 ] || trap 'stop_cluster "$DIR"' EXIT
 echo "   (removed after a successful run; kept for its logs after a failure)"
 
