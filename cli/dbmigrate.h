@@ -13,6 +13,7 @@
  *	cmd_files.c init, revision, merge (files only, no connection)
  *	cmd_run.c	upgrade, downgrade, stamp, check, seed (and --sql)
  *	cmd_read.c	current, heads, history, show
+ *	cmd_alembic.c import-alembic (Alembic's offline SQL into files)
  *
  * Copyright (c) 2026, dbmigrate developers
  *
@@ -249,6 +250,7 @@ extern int	cmd_current(App *app, int argc, char **argv);
 extern int	cmd_heads(App *app, int argc, char **argv);
 extern int	cmd_history(App *app, int argc, char **argv);
 extern int	cmd_show(App *app, int argc, char **argv);
+extern int	cmd_import_alembic(App *app, int argc, char **argv);
 
 /* the folder of an app: --dir, else the config file's dir, else migrations */
 extern const char *app_dir(const App *app);
