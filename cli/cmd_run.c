@@ -44,6 +44,8 @@ typedef struct RunResult
 static bool is_not_transactional_refusal(const DbError *err);
 static int	fail(App *app, DbError *err, const MigFile *file, bool rollback);
 static int	register_folder(App *app, RunResult *rr, const bool *only);
+static bool register_batch_results(App *app, RunResult *rr, MigFile **batch, int nbatch,
+								   char **known);
 static int	stamp_from_alembic(App *app, const char *table);
 static bool read_alembic_version(App *app, const char *table, char ***ids, int *nids);
 static bool drop_unused_builtin(App *app);
@@ -53,6 +55,9 @@ static void print_result(App *app, const char *target, bool upgrade, RunResult *
 static void free_result(RunResult *rr);
 static int	offline_sql(App *app, const char *target, bool upgrade);
 static void step_from_text(const char *text, bool upgrade, char **revision, char **message);
+
+/* migrate_register calls sent in one pipeline (one round trip) */
+#define REGISTER_BATCH 100
 
 /*
  * load_folder
@@ -126,7 +131,9 @@ fail(App *app, DbError *err, const MigFile *file, bool rollback)
  *		In the open transaction: every file, parents first, with
  *		migrate_register (idempotent for an unchanged file).  rr->registered
  *		gets the ids that were new to the database.  only (indexed by node;
- *		NULL: every file) restricts it to some files.
+ *		NULL: every file) restricts it to some files.  The calls go in
+ *		pipelines of REGISTER_BATCH (libpq's pipeline mode): one round trip
+ *		per batch, and an error still names its file.
  */
 static int
 register_folder(App *app, RunResult *rr, const bool *only)
@@ -136,6 +143,8 @@ register_folder(App *app, RunResult *rr, const bool *only)
 	PGresult   *res;
 	int			i;
 	char	   *known = NULL;
+	MigFile    *batch[REGISTER_BATCH];
+	int			nbatch = 0;
 
 	res = db_query(app, "SELECT pg_catalog.string_agg(revision, ',') FROM dbmigrate.migrate_history()",
 				   0, NULL, &err);
@@ -144,61 +153,148 @@ register_folder(App *app, RunResult *rr, const bool *only)
 	known = xasprintf(",%s,", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
 	PQclear(res);
 
-	for (i = 0; i < g->n; i++)
+	for (i = 0; i <= g->n; i++)
 	{
-		GNode	   *nd = &g->nodes[g->order[i]];
-		MigFile    *mf = nd->file;
+		MigFile    *mf = i < g->n ? g->nodes[g->order[i]].file : NULL;
 		char	   *parents;
 		const char *values[6];
-		char	   *needle;
 
-		if (mf == NULL || (only && !only[g->order[i]]))
+		if (i < g->n && (mf == NULL || (only && !only[g->order[i]])))
 			continue;
-		parents = graph_parents_text(g, g->order[i]);
-		if (mf->nparents == 0)
+		if (mf != NULL)
 		{
+			parents = graph_parents_text(g, g->order[i]);
+			if (mf->nparents == 0)
+			{
+				free(parents);
+				parents = xstrdup("");
+			}
+			/* "a, b" -> "a,b" for string_to_array */
+			{
+				char	   *w = parents;
+
+				for (char *r = parents; *r; r++)
+					if (*r != ' ')
+						*w++ = *r;
+				*w = '\0';
+			}
+			values[0] = mf->revision;
+			values[1] = parents;
+			values[2] = mf->up;
+			values[3] = mf->down;
+			values[4] = mf->message;
+			values[5] = mf->transactional ? "true" : "false";
+			if (nbatch == 0 && !PQenterPipelineMode(app->conn))
+			{
+				free(parents);
+				free(known);
+				db_error_from_conn(app, &err);
+				return fail(app, &err, NULL, true);
+			}
+			if (!PQsendQueryParams(app->conn,
+								   "SELECT dbmigrate.migrate_register($1, pg_catalog.string_to_array($2, ','), "
+								   "$3, $4, $5, $6::pg_catalog.bool)", 6, NULL, values, NULL, NULL, 0))
+			{
+				free(parents);
+				free(known);
+				db_error_from_conn(app, &err);
+				(void) PQexitPipelineMode(app->conn);
+				return fail(app, &err, mf, true);
+			}
 			free(parents);
-			parents = xstrdup("");
+			batch[nbatch++] = mf;
 		}
-		/* "a, b" -> "a,b" for string_to_array */
+		if (nbatch > 0 && (nbatch == REGISTER_BATCH || mf == NULL))
 		{
-			char	   *w = parents;
-
-			for (char *r = parents; *r; r++)
-				if (*r != ' ')
-					*w++ = *r;
-			*w = '\0';
+			if (!register_batch_results(app, rr, batch, nbatch, &known))
+			{
+				free(known);
+				return EXIT_FAILED;
+			}
+			nbatch = 0;
 		}
-		values[0] = mf->revision;
-		values[1] = parents;
-		values[2] = mf->up;
-		values[3] = mf->down;
-		values[4] = mf->message;
-		values[5] = mf->transactional ? "true" : "false";
-		res = db_query(app,
-					   "SELECT dbmigrate.migrate_register($1, pg_catalog.string_to_array($2, ','), "
-					   "$3, $4, $5, $6::pg_catalog.bool)", 6, values, &err);
-		free(parents);
-		if (res == NULL)
-		{
-			free(known);
-			return fail(app, &err, mf, true);
-		}
-		PQclear(res);
-		needle = xasprintf(",%s,", mf->revision);
-		if (strstr(known, needle) == NULL)
-		{
-			char	   *k2 = xasprintf("%s%s,", known, mf->revision);
-
-			free(known);
-			known = k2;
-			rr->registered = xrealloc(rr->registered, sizeof(char *) * (rr->nregistered + 1));
-			rr->registered[rr->nregistered++] = xstrdup(mf->revision);
-		}
-		free(needle);
 	}
 	free(known);
 	return EXIT_DONE;
+}
+
+/*
+ * register_batch_results
+ *		End a pipeline of nbatch migrate_register calls (one round trip for
+ *		all) and read their results in order.  The first error is reported
+ *		with its file and the transaction rolled back; the calls after it were
+ *		not run.
+ */
+static bool
+register_batch_results(App *app, RunResult *rr, MigFile **batch, int nbatch, char **known)
+{
+	DbError		err;
+	MigFile    *failed = NULL;
+	bool		conn_lost = false;
+	PGresult   *res;
+
+	memset(&err, 0, sizeof(err));
+	if (!PQpipelineSync(app->conn))
+		conn_lost = true;
+	for (int k = 0; k < nbatch && !conn_lost; k++)
+	{
+		res = PQgetResult(app->conn);
+		if (res == NULL)
+		{
+			conn_lost = true;
+			break;
+		}
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		{
+			char	   *needle = xasprintf(",%s,", batch[k]->revision);
+
+			if (strstr(*known, needle) == NULL)
+			{
+				char	   *k2 = xasprintf("%s%s,", *known, batch[k]->revision);
+
+				free(*known);
+				*known = k2;
+				rr->registered = xrealloc(rr->registered, sizeof(char *) * (rr->nregistered + 1));
+				rr->registered[rr->nregistered++] = xstrdup(batch[k]->revision);
+			}
+			free(needle);
+		}
+		else if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED && failed == NULL)
+		{
+			db_error_from_result(res, &err);
+			failed = batch[k];
+		}
+		PQclear(res);
+		/* the NULL that ends each query's results */
+		while ((res = PQgetResult(app->conn)) != NULL)
+			PQclear(res);
+	}
+	/* the sync's result */
+	while (!conn_lost && (res = PQgetResult(app->conn)) != NULL)
+	{
+		bool		sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+
+		PQclear(res);
+		if (sync)
+			break;
+	}
+	if (conn_lost)
+	{
+		if (failed)
+			db_error_free(&err);
+		db_error_from_conn(app, &err);
+		(void) PQexitPipelineMode(app->conn);
+		(void) fail(app, &err, NULL, false);
+		return false;
+	}
+	(void) PQexitPipelineMode(app->conn);
+	if (failed)
+	{
+		(void) fail(app, &err, failed, true);
+		return false;
+	}
+	progress_finish(app);
+	return true;
 }
 
 /* read_current: migrate_current() into rr */
