@@ -53,7 +53,7 @@ endif
 # It includes no server header and uses its own flags, not the server's.
 CLI = cli/dbmigrate
 CLI_OBJS = cli/main.o cli/output.o cli/migfile.o cli/graph.o cli/db.o \
-	cli/cmd_files.o cli/cmd_run.o cli/cmd_read.o \
+	cli/cmd_files.o cli/cmd_run.o cli/cmd_read.o cli/cmd_alembic.o \
 	cli/fleet.o cli/replicas.o
 CLI_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g -Wall -Wextra $(COPT)
 CLI_BINDIR ?= $(bindir)

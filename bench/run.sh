@@ -48,9 +48,9 @@ fi
 CALLS="${BENCH_CALLS:-50}"
 # the large cases (biggraph, bigtext) run unless BENCH_BIG=0
 if [ "${BENCH_BIG:-1}" = 0 ]; then
-    PARTS="${BENCH_PARTS:-register updown cheap calls branchy memory}"
+    PARTS="${BENCH_PARTS:-register updown cheap calls client branchy memory}"
 else
-    PARTS="${BENCH_PARTS:-register updown cheap calls branchy memory biggraph bigtext}"
+    PARTS="${BENCH_PARTS:-register updown cheap calls client branchy memory biggraph bigtext}"
 fi
 # biggraph: a chain of BIG_N revisions where every BIG_EVERY-th one also has
 # a side branch joined by migrate_merge; bigtext: one revision of TEXT_STMTS
@@ -421,6 +421,70 @@ calls() {
     done <<<"$times"
 }
 
+
+# ---------------------------------------------------------------- client
+# The command-line client on the chain (part "client", N <= 1000): a folder
+# of N migration files deployed with `dbmigrate upgrade` (registration
+# included), against `psql -1 -f` of the raw SQL and `alembic upgrade head`
+# of an Alembic project with the same SQL (op.execute), for up, no-op (a
+# second deploy at head; raw: the N statements as CREATE TABLE IF NOT
+# EXISTS) and down (to base).  Every tool on a fresh copy of bench_base.
+CLI_BIN="$PGBIN/dbmigrate"
+[ -x "$CLI_BIN" ] || CLI_BIN="$BENCH_HOME/../cli/dbmigrate"
+gen_client() {
+    local n="$1" d="$WORK/client_$1"
+    mkdir -p "$d/migrations" "$d/alembic/versions"
+    awk -v n="$n" -v d="$d" 'BEGIN {
+        for (i = 1; i <= n; i++) {
+            f = sprintf("%s/migrations/r%05d.sql", d, i)
+            printf "-- revision: r%05d\n-- down_revision: %s\n-- migrate:up\nCREATE TABLE t_%d (id int primary key, v text);\n-- migrate:down\nDROP TABLE t_%d;\n",
+                i, i == 1 ? "" : sprintf("r%05d", i - 1), i, i >f
+            close(f)
+            f = sprintf("%s/alembic/versions/r%05d.py", d, i)
+            printf "from alembic import op\nrevision = \"r%05d\"\ndown_revision = %s\nbranch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n    op.execute(\"CREATE TABLE t_%d (id int primary key, v text)\")\n\n\ndef downgrade():\n    op.execute(\"DROP TABLE t_%d\")\n",
+                i, i == 1 ? "None" : sprintf("\"r%05d\"", i - 1), i, i >f
+            close(f)
+            printf "CREATE TABLE IF NOT EXISTS t_%d (id int primary key, v text);\n", i >(d "/noop.sql")
+        }
+    }'
+    printf '[alembic]\nscript_location = %%(here)s\n' >"$d/alembic/alembic.ini"
+    cat >"$d/alembic/env.py" <<'PY'
+import os
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+with create_engine(os.environ["BENCH_ALEMBIC_URL"], poolclass=pool.NullPool).connect() as connection:
+    context.configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+PY
+}
+alembic_run() {	# alembic_run N DB ARGS...
+    local n="$1" db="$2"; shift 2
+    (cd "$WORK/client_$n/alembic" && BENCH_ALEMBIC_URL="postgresql://postgres@127.0.0.1:$PORT/$db" \
+        "$PYTHON" -m alembic -c alembic.ini "$@")
+}
+# client_one N R TOOL: up, no-op and down with one tool, recorded
+client_one() {
+    local n="$1" r="$2" tool="$3" db="c_$3"
+    createdbx -T bench_base "$db"; checkpoint
+    for step in up noop down; do
+        case "$tool:$step" in
+            raw:up) timed psqlx -1 -d "$db" -f "$WORK/up_$n.sql" ;;
+            raw:noop) timed psqlx -1 -d "$db" -c "SET client_min_messages = warning" -f "$WORK/client_$n/noop.sql" ;;
+            raw:down) timed psqlx -1 -d "$db" -f "$WORK/down_$n.sql" ;;
+            dbmigrate:up | dbmigrate:noop) timed "$CLI_BIN" -q -d "dbname=$db" --dir "$WORK/client_$n/migrations" upgrade ;;
+            dbmigrate:down) timed "$CLI_BIN" -q -d "dbname=$db" --dir "$WORK/client_$n/migrations" downgrade base ;;
+            alembic:up | alembic:noop) timed alembic_run "$n" "$db" upgrade head ;;
+            alembic:down) timed alembic_run "$n" "$db" downgrade base ;;
+        esac
+        record "client_$step" "$n" "$tool" "$r" "$MS"
+        if [ "$step" = down ]; then expect_tables "$db" '^t_[0-9]+$' 0; else expect_tables "$db" '^t_[0-9]+$' "$n"; fi
+        checkpoint
+    done
+    dropdbx "$db"
+}
+
 # ---------------------------------------------------------------- runs
 # want PART: whether BENCH_PARTS asks for PART
 want() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
@@ -473,6 +537,21 @@ for n in $SIZES; do
     fi
     if want updown || want calls; then dropdbx "tpl_chain_$n"; fi
 done
+
+# the client against raw SQL and Alembic (N <= 1000: Alembic is slow)
+if want client; then
+    for n in $SIZES; do
+        [ "$n" -le 1000 ] || continue
+        reps=$(reps_for "$n")
+        echo "== N = $n: client (dbmigrate upgrade) against psql -1 -f and alembic, $reps repetitions ($(elapsed))"
+        [ -s "$WORK/up_$n.sql" ] || gen_chain "$n"
+        gen_client "$n"
+        for r in $(seq 1 "$reps"); do
+            if [ $((r % 2)) -eq 1 ]; then order="raw dbmigrate alembic"; else order="alembic dbmigrate raw"; fi
+            for tool in $order; do client_one "$n" "$r" "$tool"; done
+        done
+    done
+fi
 
 # branchy graph at the largest N: N/50 branch/merge pairs
 if want branchy; then
@@ -745,6 +824,34 @@ cp "$SAMPLES" "$RESULTS/latest-samples.tsv"
     sort -t $'\t' -k1,1 -k2,2n -k3,3 -k5,5g "$SAMPLES" | awk -F '\t' -v maxn="$MAXN" \
         -v bign="$BIG_N" -v bigmerges="$BIG_MERGES" -v bigtotal="$BIG_TOTAL" -v bigmidsteps="$BIG_MIDSTEPS" \
         -v bigmidrev="${BIG_MIDREV:-}" -v bigcalls="$BIG_CALLS" -f "$BENCH_HOME/report.awk"
+    if want client; then
+        echo "## The command-line client: files deployed with dbmigrate upgrade"
+        echo
+        echo "N migration files deployed with \`dbmigrate upgrade\` (registration included; no-op: the same"
+        echo "command at head; down: \`dbmigrate downgrade base\`), against \`psql -1 -f\` of the raw SQL (no-op:"
+        echo "the N statements as CREATE TABLE IF NOT EXISTS) and \`alembic upgrade head\` / \`downgrade base\`"
+        echo "of an Alembic project with the same SQL (psycopg2). Medians in ms; targets: dbmigrate / raw"
+        echo "<= 1.1, alembic / dbmigrate >= 5."
+        echo
+        echo "| run | N | raw | dbmigrate | alembic | dbmigrate / raw | alembic / dbmigrate |"
+        echo "|---|---:|---:|---:|---:|---:|---:|"
+        awk -F '\t' '$1 ~ /^client_/ { v[$1 SUBSEP $2 SUBSEP $3] = v[$1 SUBSEP $2 SUBSEP $3] " " $5; ns[$2] = 1 }
+            function median(s,   a, k, i, j, t) {
+                k = split(s, a, " ")
+                for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+                return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2
+            }
+            END {
+                split("up noop down", steps, " ")
+                for (n in ns) for (s = 1; s <= 3; s++) {
+                    c = "client_" steps[s]
+                    raw = median(v[c, n, "raw"]); dbm = median(v[c, n, "dbmigrate"]); alc = median(v[c, n, "alembic"])
+                    printf "| %s | %d | %.1f | %.1f | %.1f | %.2f | %.1f |\n", steps[s], n, raw, dbm, alc,
+                        (raw > 0 ? dbm / raw : 0), (dbm > 0 ? alc / dbm : 0)
+                }
+            }' "$SAMPLES" | sort -t '|' -k3,3n -k2,2
+        echo
+    fi
     # every section above and below ends with a blank line
     if [ -s "$TEXTMEM" ]; then
         awk -F '\t' '

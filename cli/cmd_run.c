@@ -43,13 +43,21 @@ typedef struct RunResult
 
 static bool is_not_transactional_refusal(const DbError *err);
 static int	fail(App *app, DbError *err, const MigFile *file, bool rollback);
-static int	register_folder(App *app, RunResult *rr);
+static int	register_folder(App *app, RunResult *rr, const bool *only);
+static bool register_batch_results(App *app, RunResult *rr, MigFile **batch, int nbatch,
+								   char **known);
+static int	stamp_from_alembic(App *app, const char *table);
+static bool read_alembic_version(App *app, const char *table, char ***ids, int *nids);
+static bool drop_unused_builtin(App *app);
 static int	run_direction(App *app, const char *target, bool upgrade, RunResult *rr);
 static bool read_current(App *app, RunResult *rr, DbError *err);
 static void print_result(App *app, const char *target, bool upgrade, RunResult *rr, double ms);
 static void free_result(RunResult *rr);
 static int	offline_sql(App *app, const char *target, bool upgrade);
 static void step_from_text(const char *text, bool upgrade, char **revision, char **message);
+
+/* migrate_register calls sent in one pipeline (one round trip) */
+#define REGISTER_BATCH 100
 
 /*
  * load_folder
@@ -122,16 +130,21 @@ fail(App *app, DbError *err, const MigFile *file, bool rollback)
  * register_folder
  *		In the open transaction: every file, parents first, with
  *		migrate_register (idempotent for an unchanged file).  rr->registered
- *		gets the ids that were new to the database.
+ *		gets the ids that were new to the database.  only (indexed by node;
+ *		NULL: every file) restricts it to some files.  The calls go in
+ *		pipelines of REGISTER_BATCH (libpq's pipeline mode): one round trip
+ *		per batch, and an error still names its file.
  */
 static int
-register_folder(App *app, RunResult *rr)
+register_folder(App *app, RunResult *rr, const bool *only)
 {
 	Graph	   *g = app->graph;
 	DbError		err;
 	PGresult   *res;
 	int			i;
 	char	   *known = NULL;
+	MigFile    *batch[REGISTER_BATCH];
+	int			nbatch = 0;
 
 	res = db_query(app, "SELECT pg_catalog.string_agg(revision, ',') FROM dbmigrate.migrate_history()",
 				   0, NULL, &err);
@@ -140,57 +153,148 @@ register_folder(App *app, RunResult *rr)
 	known = xasprintf(",%s,", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
 	PQclear(res);
 
-	for (i = 0; i < g->n; i++)
+	for (i = 0; i <= g->n; i++)
 	{
-		GNode	   *nd = &g->nodes[g->order[i]];
-		MigFile    *mf = nd->file;
+		MigFile    *mf = i < g->n ? g->nodes[g->order[i]].file : NULL;
 		char	   *parents;
 		const char *values[6];
-		char	   *needle;
 
-		if (mf == NULL)
+		if (i < g->n && (mf == NULL || (only && !only[g->order[i]])))
 			continue;
-		parents = graph_parents_text(g, g->order[i]);
-		if (mf->nparents == 0)
+		if (mf != NULL)
 		{
-			free(parents);
-			parents = xstrdup("");
-		}
-		/* "a, b" -> "a,b" for string_to_array */
-		{
-			char	   *w = parents;
+			parents = graph_parents_text(g, g->order[i]);
+			if (mf->nparents == 0)
+			{
+				free(parents);
+				parents = xstrdup("");
+			}
+			/* "a, b" -> "a,b" for string_to_array */
+			{
+				char	   *w = parents;
 
-			for (char *r = parents; *r; r++)
-				if (*r != ' ')
-					*w++ = *r;
-			*w = '\0';
+				for (char *r = parents; *r; r++)
+					if (*r != ' ')
+						*w++ = *r;
+				*w = '\0';
+			}
+			values[0] = mf->revision;
+			values[1] = parents;
+			values[2] = mf->up;
+			values[3] = mf->down;
+			values[4] = mf->message;
+			values[5] = mf->transactional ? "true" : "false";
+			if (nbatch == 0 && !PQenterPipelineMode(app->conn))
+			{
+				free(parents);
+				free(known);
+				db_error_from_conn(app, &err);
+				return fail(app, &err, NULL, true);
+			}
+			if (!PQsendQueryParams(app->conn,
+								   "SELECT dbmigrate.migrate_register($1, pg_catalog.string_to_array($2, ','), "
+								   "$3, $4, $5, $6::pg_catalog.bool)", 6, NULL, values, NULL, NULL, 0))
+			{
+				free(parents);
+				free(known);
+				db_error_from_conn(app, &err);
+				(void) PQexitPipelineMode(app->conn);
+				return fail(app, &err, mf, true);
+			}
+			free(parents);
+			batch[nbatch++] = mf;
 		}
-		values[0] = mf->revision;
-		values[1] = parents;
-		values[2] = mf->up;
-		values[3] = mf->down;
-		values[4] = mf->message;
-		values[5] = mf->transactional ? "true" : "false";
-		res = db_query(app,
-					   "SELECT dbmigrate.migrate_register($1, pg_catalog.string_to_array($2, ','), "
-					   "$3, $4, $5, $6::pg_catalog.bool)", 6, values, &err);
-		free(parents);
-		if (res == NULL)
+		if (nbatch > 0 && (nbatch == REGISTER_BATCH || mf == NULL))
 		{
-			free(known);
-			return fail(app, &err, mf, true);
+			if (!register_batch_results(app, rr, batch, nbatch, &known))
+			{
+				free(known);
+				return EXIT_FAILED;
+			}
+			nbatch = 0;
 		}
-		PQclear(res);
-		needle = xasprintf(",%s,", mf->revision);
-		if (strstr(known, needle) == NULL)
-		{
-			rr->registered = xrealloc(rr->registered, sizeof(char *) * (rr->nregistered + 1));
-			rr->registered[rr->nregistered++] = xstrdup(mf->revision);
-		}
-		free(needle);
 	}
 	free(known);
 	return EXIT_DONE;
+}
+
+/*
+ * register_batch_results
+ *		End a pipeline of nbatch migrate_register calls (one round trip for
+ *		all) and read their results in order.  The first error is reported
+ *		with its file and the transaction rolled back; the calls after it were
+ *		not run.
+ */
+static bool
+register_batch_results(App *app, RunResult *rr, MigFile **batch, int nbatch, char **known)
+{
+	DbError		err;
+	MigFile    *failed = NULL;
+	bool		conn_lost = false;
+	PGresult   *res;
+
+	memset(&err, 0, sizeof(err));
+	if (!PQpipelineSync(app->conn))
+		conn_lost = true;
+	for (int k = 0; k < nbatch && !conn_lost; k++)
+	{
+		res = PQgetResult(app->conn);
+		if (res == NULL)
+		{
+			conn_lost = true;
+			break;
+		}
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		{
+			char	   *needle = xasprintf(",%s,", batch[k]->revision);
+
+			if (strstr(*known, needle) == NULL)
+			{
+				char	   *k2 = xasprintf("%s%s,", *known, batch[k]->revision);
+
+				free(*known);
+				*known = k2;
+				rr->registered = xrealloc(rr->registered, sizeof(char *) * (rr->nregistered + 1));
+				rr->registered[rr->nregistered++] = xstrdup(batch[k]->revision);
+			}
+			free(needle);
+		}
+		else if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED && failed == NULL)
+		{
+			db_error_from_result(res, &err);
+			failed = batch[k];
+		}
+		PQclear(res);
+		/* the NULL that ends each query's results */
+		while ((res = PQgetResult(app->conn)) != NULL)
+			PQclear(res);
+	}
+	/* the sync's result */
+	while (!conn_lost && (res = PQgetResult(app->conn)) != NULL)
+	{
+		bool		sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+
+		PQclear(res);
+		if (sync)
+			break;
+	}
+	if (conn_lost)
+	{
+		if (failed)
+			db_error_free(&err);
+		db_error_from_conn(app, &err);
+		(void) PQexitPipelineMode(app->conn);
+		(void) fail(app, &err, NULL, false);
+		return false;
+	}
+	(void) PQexitPipelineMode(app->conn);
+	if (failed)
+	{
+		(void) fail(app, &err, failed, true);
+		return false;
+	}
+	progress_finish(app);
+	return true;
 }
 
 /* read_current: migrate_current() into rr */
@@ -559,7 +663,7 @@ deploy(App *app, const char *target, bool stamp)
 		return fail(app, &err, NULL, true);
 	if (rc != EXIT_DONE)
 		return rc;
-	rc = register_folder(app, &rr);
+	rc = register_folder(app, &rr, NULL);
 	if (rc == EXIT_DONE && stamp)
 	{
 		const char *values[1] = {target};
@@ -704,20 +808,33 @@ cmd_downgrade(App *app, int argc, char **argv)
 }
 
 /*
- * stamp REVISION
+ * stamp REVISION | stamp --from-alembic [--alembic-table SCHEMA.TABLE]
  *		The folder registered, then migrate_stamp, in one transaction.
- *		(--from-alembic, reading alembic_version, belongs in opts here.)
  */
 int
 cmd_stamp(App *app, int argc, char **argv)
 {
+	bool		from_alembic = false;
+	const char *table = NULL;
+	Opt			opts[] = {{0, "from-alembic", false, NULL, &from_alembic},
+	{0, "alembic-table", true, &table, NULL}};
 	char	   *pos[1];
 	int			npos;
-	int			rc = parse_args(app, argc, argv, NULL, 0, pos, 1, &npos);
+	int			rc = parse_args(app, argc, argv, opts, lengthof(opts), pos, 1, &npos);
 
 	if (rc >= 0)
 		return rc;
-	if (npos != 1)
+	if (from_alembic && npos != 0)
+	{
+		msg_error("stamp: --from-alembic reads the revisions from alembic_version; name no revision");
+		return EXIT_USAGE;
+	}
+	if (table && !from_alembic)
+	{
+		msg_error("stamp: --alembic-table goes with --from-alembic");
+		return EXIT_USAGE;
+	}
+	if (!from_alembic && npos != 1)
 	{
 		msg_error("stamp: name the revision: dbmigrate stamp REVISION (or heads, or base)");
 		return EXIT_USAGE;
@@ -725,7 +842,246 @@ cmd_stamp(App *app, int argc, char **argv)
 	rc = app_load_folder(app, false);
 	if (rc != EXIT_DONE)
 		return rc;
+	if (from_alembic)
+		return stamp_from_alembic(app, table);
 	return deploy(app, pos[0], true);
+}
+
+/*
+ * read_alembic_version
+ *		In the open transaction: the ids in Alembic's version table (table:
+ *		SCHEMA.TABLE or TABLE; NULL: alembic_version in the search_path).
+ *		On failure the error is reported and the transaction rolled back.
+ */
+static bool
+read_alembic_version(App *app, const char *table, char ***ids, int *nids)
+{
+	char	   *rel;
+	char	   *sql;
+	DbError		err;
+	PGresult   *res;
+	const char *shown = table ? table : "alembic_version";
+
+	if (table == NULL)
+		rel = xstrdup("alembic_version");
+	else
+	{
+		const char *dot = strchr(table, '.');
+		char	   *schema = dot ? xstrndup(table, (size_t) (dot - table)) : NULL;
+		const char *name = dot ? dot + 1 : table;
+		char	   *qs = schema ? PQescapeIdentifier(app->conn, schema, strlen(schema)) : NULL;
+		char	   *qn = PQescapeIdentifier(app->conn, name, strlen(name));
+
+		if (*name == '\0' || (schema && (*schema == '\0' || strchr(name, '.'))) || qn == NULL ||
+			(schema && qs == NULL))
+		{
+			msg_error("stamp: --alembic-table wants TABLE or SCHEMA.TABLE, not \"%s\"", table);
+			free(schema);
+			PQfreemem(qs);
+			PQfreemem(qn);
+			(void) db_command(app, "ROLLBACK", &err);
+			return false;
+		}
+		rel = qs ? xasprintf("%s.%s", qs, qn) : xstrdup(qn);
+		free(schema);
+		PQfreemem(qs);
+		PQfreemem(qn);
+	}
+	sql = xasprintf("SELECT version_num::pg_catalog.text FROM %s ORDER BY 1", rel);
+	free(rel);
+	res = db_query(app, sql, 0, NULL, &err);
+	free(sql);
+	if (res == NULL)
+	{
+		bool		missing = err.sqlstate && strcmp(err.sqlstate, "42P01") == 0;
+
+		if (missing)
+		{
+			progress_fail(app);
+			msg_error("database \"%s\" has no table %s%s: is it managed by Alembic?", dbname_of(app),
+					  shown, table ? "" : " in its search_path");
+			fprintf(stderr, "HINT:  Name Alembic's version table with --alembic-table SCHEMA.TABLE.\n");
+			json_error(app, "failed", &err, NULL, 0, "no alembic_version table");
+			db_error_free(&err);
+			(void) db_command(app, "ROLLBACK", &err);
+			return false;
+		}
+		(void) fail(app, &err, NULL, true);
+		return false;
+	}
+	*nids = PQntuples(res);
+	*ids = xmalloc(sizeof(char *) * (*nids + 1));
+	for (int i = 0; i < *nids; i++)
+		(*ids)[i] = xstrdup(PQgetvalue(res, i, 0));
+	PQclear(res);
+	if (*nids == 0)
+	{
+		msg_error("%s is empty: the database is at Alembic's base, so there is nothing to stamp",
+				  shown);
+		fprintf(stderr, "HINT:  Deploy the folder with dbmigrate upgrade instead.\n");
+		json_error(app, "failed", NULL, NULL, 0, "alembic_version is empty");
+		(void) db_command(app, "ROLLBACK", &err);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * drop_unused_builtin
+ *		In the open transaction: an Alembic history has its own root, so
+ *		001_initial_migration, registered by CREATE EXTENSION, would be a
+ *		second head.  Unregister it when no file names it and it is
+ *		registered, not applied and childless.
+ */
+static bool
+drop_unused_builtin(App *app)
+{
+	DbError		err;
+	PGresult   *res;
+	bool		dropped;
+
+	if (graph_find(app->graph, BUILTIN_REVISION) >= 0)
+		return true;
+	res = db_query(app,
+				   "SELECT dbmigrate.migrate_unregister(h.revision) FROM dbmigrate.migrate_history() h "
+				   "WHERE h.revision OPERATOR(pg_catalog.=) '" BUILTIN_REVISION "' AND NOT h.is_applied "
+				   "AND NOT EXISTS (SELECT FROM dbmigrate.migrate_history() c "
+				   "WHERE h.revision OPERATOR(pg_catalog.=) ANY (c.down_revisions))", 0, NULL, &err);
+	if (res == NULL)
+	{
+		(void) fail(app, &err, NULL, true);
+		return false;
+	}
+	dropped = PQntuples(res) == 1;
+	PQclear(res);
+	if (dropped)
+		msg_info(app, "Unregistered the built-in revision " BUILTIN_REVISION
+				 " (not applied; the Alembic history has its own root)");
+	return true;
+}
+
+/*
+ * stamp_from_alembic
+ *		Adopt an Alembic-managed database: in one transaction read its
+ *		alembic_version, register the folder and stamp the same revisions.
+ *		migrate_stamp makes exactly one target (or every head) current, so
+ *		for several rows (branch heads) the files they descend from are
+ *		registered first, the database's heads are then exactly those rows
+ *		and migrate_stamp('heads') stamps them; the other files follow.
+ */
+static int
+stamp_from_alembic(App *app, const char *table)
+{
+	RunResult	rr;
+	DbError		err;
+	bool		present;
+	double		started;
+	char	  **ids = NULL;
+	int			nids = 0;
+	bool	   *only = NULL;
+	const char *target;
+	int			rc;
+	int			i;
+
+	memset(&rr, 0, sizeof(rr));
+	if (!db_connect(app))
+		return EXIT_USAGE;
+	started = now_ms();
+	if (!db_command(app, "BEGIN ISOLATION LEVEL READ COMMITTED", &err))
+		return fail(app, &err, NULL, false);
+	if (!read_alembic_version(app, table, &ids, &nids))
+		return EXIT_FAILED;
+	for (i = 0; i < nids; i++)
+	{
+		int			node = graph_find(app->graph, ids[i]);
+
+		if (node < 0 || app->graph->nodes[node].file == NULL)
+		{
+			msg_error("%s names revision \"%s\", which the folder %s/ does not have",
+					  table ? table : "alembic_version", ids[i], app_dir(app));
+			fprintf(stderr, "HINT:  Import the Alembic history first: dbmigrate import-alembic "
+					"UPGRADE.sql DOWNGRADE.sql.\n");
+			json_error(app, "failed", NULL, NULL, 0, "revision not in the folder");
+			(void) db_command(app, "ROLLBACK", &err);
+			return EXIT_FAILED;
+		}
+	}
+	rc = db_extension(app, true, &err, &present);
+	if (rc == EXIT_FAILED)
+		return fail(app, &err, NULL, true);
+	if (rc != EXIT_DONE)
+		return rc;
+	if (!drop_unused_builtin(app))
+		return EXIT_FAILED;
+	if (nids > 1)
+	{
+		only = calloc(app->graph->n + 1, sizeof(bool));
+		if (only == NULL)
+		{
+			msg_error("out of memory");
+			return EXIT_FAILED;
+		}
+		for (i = 0; i < app->graph->n; i++)
+			for (int k = 0; k < nids && !only[i]; k++)
+			{
+				int			head = graph_find(app->graph, ids[k]);
+
+				only[i] = i == head || graph_is_ancestor(app->graph, i, head);
+			}
+	}
+	rc = register_folder(app, &rr, only);
+	target = nids > 1 ? "heads" : ids[0];
+	if (rc == EXIT_DONE && nids > 1)
+	{
+		PGresult   *res = db_query(app, "SELECT pg_catalog.string_agg(h, ', ' ORDER BY h) "
+								   "FROM dbmigrate.migrate_heads() h", 0, NULL, &err);
+		char	   *want = xstrdup(ids[0]);
+
+		for (i = 1; i < nids; i++)
+		{
+			char	   *t = xasprintf("%s, %s", want, ids[i]);
+
+			free(want);
+			want = t;
+		}
+		if (res == NULL)
+			rc = fail(app, &err, NULL, true);
+		else if (strcmp(PQgetvalue(res, 0, 0), want) != 0)
+		{
+			msg_error("cannot stamp exactly the branch heads %s: the database's registered heads "
+					  "would be %s", want, PQgetvalue(res, 0, 0));
+			fprintf(stderr, "HINT:  Unregister the revisions that are not part of the Alembic "
+					"history, or stamp one revision with dbmigrate stamp REVISION.\n");
+			json_error(app, "failed", NULL, NULL, 0, "other registered heads");
+			(void) db_command(app, "ROLLBACK", &err);
+			rc = EXIT_FAILED;
+		}
+		if (res)
+			PQclear(res);
+		free(want);
+	}
+	if (rc == EXIT_DONE)
+	{
+		const char *values[1] = {target};
+		PGresult   *res = db_query(app, "SELECT dbmigrate.migrate_stamp($1)", 1, values, &err);
+
+		if (res == NULL)
+			rc = fail(app, &err, NULL, true);
+		else
+			PQclear(res);
+	}
+	if (rc == EXIT_DONE && only != NULL)
+		rc = register_folder(app, &rr, NULL);
+	if (rc == EXIT_DONE && (!read_current(app, &rr, &err) || !db_command(app, "COMMIT", &err)))
+		rc = fail(app, &err, NULL, true);
+	if (rc == EXIT_DONE)
+		print_result(app, "alembic_version", true, &rr, now_ms() - started);
+	free(only);
+	for (i = 0; i < nids; i++)
+		free(ids[i]);
+	free(ids);
+	free_result(&rr);
+	return rc;
 }
 
 /*

@@ -15,6 +15,7 @@
  *	cmd_read.c	current, heads, history, show
  *	fleet.c		--dsn-file -j N: one command on many databases, in parallel
  *	replicas.c	--wait-replicas, and explaining a hot standby's refusal
+ *	cmd_alembic.c import-alembic (Alembic's offline SQL into files)
  *
  * Copyright (c) 2026, dbmigrate developers
  *
@@ -269,6 +270,7 @@ extern int	cmd_current(App *app, int argc, char **argv);
 extern int	cmd_heads(App *app, int argc, char **argv);
 extern int	cmd_history(App *app, int argc, char **argv);
 extern int	cmd_show(App *app, int argc, char **argv);
+extern int	cmd_import_alembic(App *app, int argc, char **argv);
 
 /* the folder of an app: --dir, else the config file's dir, else migrations */
 extern const char *app_dir(const App *app);

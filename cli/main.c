@@ -87,9 +87,14 @@ static const Command commands[] = {
 		"file and SQL. REVISION is an id, a unique prefix, head or REVISION+N."
 	},
 	{
-		"stamp", cmd_stamp, "stamp REVISION",
+		"stamp", cmd_stamp, "stamp REVISION | stamp --from-alembic [--alembic-table SCHEMA.TABLE]",
 		"Register the folder, then make exactly REVISION current without running\n"
-		"any SQL (heads: every head; base: nothing), in one transaction."
+		"any SQL (heads: every head; base: nothing), in one transaction.\n"
+		"  --from-alembic          adopt an Alembic-managed database: stamp the ids in\n"
+		"                          its alembic_version table (several rows: those\n"
+		"                          branch heads), which must all be in the folder\n"
+		"  --alembic-table SCHEMA.TABLE  Alembic's version table (default: alembic_version\n"
+		"                          in the search_path)"
 	},
 	{
 		"check", cmd_check, "check",
@@ -102,6 +107,17 @@ static const Command commands[] = {
 		"seed", cmd_seed, "seed [--reset]",
 		"Insert the reference application's accounts (dbmigrate.seed_users()).\n"
 		"  --reset   delete the seeded accounts and insert them afresh"
+	},
+	{
+		"import-alembic", cmd_import_alembic, "import-alembic UPGRADE.sql [DOWNGRADE.sql]",
+		"Write one migration file per revision into the folder (--dir, made if\n"
+		"missing; it must not hold the files yet) from Alembic's offline SQL:\n"
+		"UPGRADE.sql from alembic upgrade base:head --sql, DOWNGRADE.sql from\n"
+		"alembic downgrade head:base --sql (without it every revision is\n"
+		"irreversible). Ids and parents come from the \"-- Running upgrade A -> B\"\n"
+		"lines; Alembic's BEGIN/COMMIT and alembic_version statements are dropped; a\n"
+		"revision with statements outside Alembic's transaction (autocommit_block)\n"
+		"becomes transactional: false. Messages are not in the SQL. Needs no database."
 	},
 };
 
