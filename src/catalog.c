@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -117,29 +118,36 @@ static DbmQuery dbm_q_current = {NULL,
 static DbmQuery dbm_q_heads = {NULL,
 	"SELECT revision FROM dbmigrate.revision WHERE is_head ORDER BY seq",
 0, {0}, "dbmigrate.revision"};
-static DbmQuery dbm_q_clear_current = {NULL,
-	"DELETE FROM dbmigrate.version",
-0, {0}, "dbmigrate.version"};
-static DbmQuery dbm_q_insert_current = {NULL,
-	"INSERT INTO dbmigrate.version (revision) SELECT pg_catalog.unnest($1)",
+static DbmQuery dbm_q_add_current = {NULL,
+	"INSERT INTO dbmigrate.version (revision) SELECT u.r FROM pg_catalog.unnest($1) AS u(r) "
+	"WHERE NOT EXISTS (SELECT 1 FROM dbmigrate.version v "
+	"                  WHERE v.revision OPERATOR(pg_catalog.=) u.r)",
+1, TEXTARRAY1, "dbmigrate.version"};
+static DbmQuery dbm_q_remove_current = {NULL,
+	"DELETE FROM dbmigrate.version WHERE revision OPERATOR(pg_catalog.<>) ALL ($1)",
 1, TEXTARRAY1, "dbmigrate.version"};
 #define DBM_STORED(transactional) \
 	"SELECT r.down_revisions, r.checksum, r.message, r.builtin, " \
-	"ARRAY(SELECT c.revision FROM dbmigrate.revision c " \
-	"      WHERE c.down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] " \
+	"ARRAY(SELECT c.revision FROM " \
+	"      (SELECT revision, seq FROM dbmigrate.revision " \
+	"       WHERE down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] OFFSET 0) c " \
 	"      ORDER BY c.seq), r.upgrade_sql, r.downgrade_sql, " transactional " " \
 	"FROM dbmigrate.revision r WHERE r.revision OPERATOR(pg_catalog.=) $1"
 static DbmQuery dbm_q_stored = {NULL, DBM_STORED("r.transactional"),
 1, TEXT1, "dbmigrate.revision", DBM_STORED("true")};
 static DbmQuery dbm_q_unregistered = {NULL,
 	"SELECT p FROM pg_catalog.unnest($1) WITH ORDINALITY AS u(p, n) "
-	"WHERE NOT EXISTS (SELECT 1 FROM dbmigrate.revision r "
-	"                  WHERE r.revision OPERATOR(pg_catalog.=) u.p) "
+	"WHERE (SELECT r.revision FROM dbmigrate.revision r "
+	"       WHERE r.revision OPERATOR(pg_catalog.=) u.p) IS NULL "
 	"ORDER BY u.n",
 1, TEXTARRAY1, "dbmigrate.revision"};
+
+/* OFFSET 0: the children are found through the GIN index, then sorted */
 static DbmQuery dbm_q_children = {NULL,
-	"SELECT revision FROM dbmigrate.revision "
-	"WHERE down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] ORDER BY seq",
+	"SELECT c.revision FROM "
+	"(SELECT revision, seq FROM dbmigrate.revision "
+	" WHERE down_revisions OPERATOR(pg_catalog.@>) ARRAY[$1] OFFSET 0) c "
+	"ORDER BY c.seq",
 1, TEXT1, "dbmigrate.revision"};
 
 /* the statement trigger revision_mark_parents clears the parents' is_head */
@@ -180,14 +188,17 @@ static DbmQuery dbm_q_update_message = {NULL,
 static DbmQuery dbm_q_delete_revision = {NULL,
 	"DELETE FROM dbmigrate.revision WHERE revision OPERATOR(pg_catalog.=) $1",
 1, TEXT1, "dbmigrate.revision"};
+
+/* "IS NOT FALSE", not "AND is_head": that would match revision_head_idx */
 static DbmQuery dbm_q_clear_heads = {NULL,
 	"UPDATE dbmigrate.revision SET is_head = false "
-	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) AND is_head",
+	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) AND is_head IS NOT FALSE",
 1, TEXTARRAY1, "dbmigrate.revision"};
 static DbmQuery dbm_q_recompute_heads = {NULL,
-	"UPDATE dbmigrate.revision r SET is_head = NOT EXISTS "
-	"(SELECT 1 FROM dbmigrate.revision c "
+	"UPDATE dbmigrate.revision r SET is_head = "
+	"(SELECT pg_catalog.count(*) FROM dbmigrate.revision c "
 	" WHERE c.down_revisions OPERATOR(pg_catalog.@>) ARRAY[r.revision]) "
+	"OPERATOR(pg_catalog.=) 0 "
 	"WHERE r.revision OPERATOR(pg_catalog.=) ANY ($1)",
 1, TEXTARRAY1, "dbmigrate.revision"};
 static DbmQuery dbm_q_override = {NULL,
@@ -230,6 +241,10 @@ static DbmQuery dbm_q_revision_row = {NULL,
 	1, TEXT1, "dbmigrate.revision",
 	"SELECT " DBM_REVISION_ROW_COLUMNS("true", "true") " FROM dbmigrate.revision "
 "WHERE revision OPERATOR(pg_catalog.=) $1"};
+static DbmQuery dbm_q_text_kept = {NULL,
+	"SELECT " DBM_REVISION_ROW_COLUMNS("true", "transactional")
+	", text_checksum, run_checksum, is_applied FROM dbmigrate.revision ORDER BY seq",
+0, {0}, "dbmigrate.revision"};
 static DbmQuery dbm_q_last_runs = {NULL,
 	"SELECT " DBM_LAST_RUN_COLUMNS " FROM dbmigrate.log "
 	"WHERE revision OPERATOR(pg_catalog.=) ANY ($1) AND " DBM_LOG_ROW_RUNS " "
@@ -250,6 +265,33 @@ static DbmQuery dbm_q_log = {NULL,
 	"SELECT id, revision, operation, started_at, duration, run_by, pid, checksum "
 	"FROM dbmigrate.log ORDER BY id",
 0, {0}, "dbmigrate.log"};
+
+/*
+ * health()'s reads of the kept state: each goes through a partial index of
+ * the rows it is about (revision_pending_idx, revision_parents_idx,
+ * revision_drift_idx), or looks revisions up one by one for the rows of
+ * dbmigrate.version (a scalar subquery, which the planner cannot turn into
+ * a join that reads all revisions), so it reads what is current, pending,
+ * suspect or drifted, not the graph and not the text.
+ */
+static DbmQuery dbm_q_health_summary = {NULL,
+	"SELECT (SELECT pg_catalog.count(*) FROM dbmigrate.revision WHERE NOT is_applied), "
+	"EXISTS (SELECT 1 FROM dbmigrate.revision WHERE NOT parents_ok) "
+	"OR EXISTS (SELECT 1 FROM dbmigrate.version v "
+	"           WHERE (SELECT NOT r.is_applied FROM dbmigrate.revision r "
+	"                  WHERE r.revision OPERATOR(pg_catalog.=) v.revision)), "
+	"ARRAY(SELECT v.revision FROM dbmigrate.version v "
+	"      WHERE (SELECT r.revision FROM dbmigrate.revision r "
+	"             WHERE r.revision OPERATOR(pg_catalog.=) v.revision) IS NULL "
+	"      ORDER BY v.revision COLLATE \"C\")",
+0, {0}, "dbmigrate.revision"};
+static DbmQuery dbm_q_drifted = {NULL,
+	"SELECT revision, checksum, text_checksum, run_checksum, is_applied "
+	"FROM dbmigrate.revision "
+	"WHERE text_checksum OPERATOR(pg_catalog.<>) checksum "
+	"   OR text_checksum OPERATOR(pg_catalog.<>) run_checksum "
+	"ORDER BY seq",
+0, {0}, "dbmigrate.revision"};
 static DbmQuery dbm_q_health = {NULL,
 	"SELECT pg_catalog.jsonb_build_object("
 	"'status', $1, "
@@ -344,7 +386,12 @@ dbm_schema_1_0(void)
  *		indexes, which are right at every size, and jit off keeps JIT
  *		compilation (hundreds of milliseconds) away from queries that take
  *		microseconds.  The caller's settings apply again when the query is
- *		done.
+ *		done.  A plan made while the statistics say "one row" may still read a
+ *		whole index where that looks as cheap as a lookup: for its order, for
+ *		a LIMIT, or in a join; the queries above that look rows up avoid those
+ *		shapes (scalar subqueries, no ORDER BY an index can give over a
+ *		lookup's few rows, no condition that matches a partial index's
+ *		predicate by accident).
  */
 static int
 dbm_plan_settings_begin(void)
@@ -631,13 +678,19 @@ dbm_read_heads(DbmRead mode)
 
 /*
  * dbm_write_current
- *		Replace dbmigrate.version with ids.
+ *		Make dbmigrate.version hold exactly ids: add the new rows first, then
+ *		remove the others.  In that order the triggers that keep is_applied
+ *		(keep_applied) do work in proportion to what changed: an upgrade adds
+ *		a descendant of what it removes, so nothing is cleared in between.
  */
 void
 dbm_write_current(List *ids)
 {
-	dbm_exec_write(&dbm_q_clear_current, NULL, NULL, SPI_OK_DELETE);
-	dbm_write_ids(&dbm_q_insert_current, ids, SPI_OK_INSERT);
+	Datum		values[1];
+
+	dbm_write_ids(&dbm_q_add_current, ids, SPI_OK_INSERT);
+	values[0] = dbm_ids_to_array(ids);
+	dbm_exec_write(&dbm_q_remove_current, values, NULL, SPI_OK_DELETE);
 }
 
 /*
@@ -931,11 +984,21 @@ dbm_read_irreversible(List *ids)
 static void
 dbm_revision_row(HeapTuple tup, TupleDesc desc, DbmRevisionRow *row)
 {
+	int			ncolumns = Min(desc->natts - 1, DBM_REV_NCOLUMNS);
 	int			c;
 
 	row->id = dbm_spi_text(tup, desc, 1);
 	for (c = 0; c < DBM_REV_NCOLUMNS; c++)
-		row->values[c] = SPI_getbinval(tup, desc, c + 2, &row->nulls[c]);
+	{
+		if (c < ncolumns)
+			row->values[c] = SPI_getbinval(tup, desc, c + 2, &row->nulls[c]);
+		else
+		{
+			row->values[c] = (Datum) 0;
+			row->nulls[c] = true;
+		}
+	}
+	row->has_kept = ncolumns > DBM_REV_TEXT_CHECKSUM;
 }
 
 typedef struct DbmRevisionScanState
@@ -969,6 +1032,20 @@ dbm_scan_revisions(bool newest_first, bool with_text, DbmRevisionFn fn, void *ar
 	values[0] = BoolGetDatum(with_text);
 	dbm_scan(newest_first ? &dbm_q_history : &dbm_q_text, values, DBM_READ_SNAPSHOT,
 			 dbm_revision_scan_row, &state);
+}
+
+/*
+ * dbm_scan_revisions_kept
+ *		Stream every registered revision in registration order with its text
+ *		and the kept state (1.1 only; see dbm_kept_state_exists), with the
+ *		caller's snapshot.
+ */
+void
+dbm_scan_revisions_kept(DbmRevisionFn fn, void *arg)
+{
+	DbmRevisionScanState state = {fn, arg};
+
+	dbm_scan(&dbm_q_text_kept, NULL, DBM_READ_SNAPSHOT, dbm_revision_scan_row, &state);
 }
 
 /*
@@ -1164,6 +1241,75 @@ dbm_log_write(DbmLogBatch *batch)
 	values[3] = makeArrayResult(batch->duration, CurrentMemoryContext);
 	values[4] = makeArrayResult(batch->checksum, CurrentMemoryContext);
 	dbm_exec_write(&dbm_q_write_log, values, NULL, SPI_OK_INSERT);
+}
+
+/*
+ * dbm_kept_state_exists
+ *		Whether dbmigrate.revision has the columns that 1.1's triggers keep
+ *		for health(); a database still at 1.0 (until ALTER EXTENSION dbmigrate
+ *		UPDATE) has not.
+ */
+bool
+dbm_kept_state_exists(void)
+{
+	Oid			nsp = get_namespace_oid("dbmigrate", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("revision", nsp) : InvalidOid;
+
+	return OidIsValid(rel) && get_attnum(rel, "parents_ok") != InvalidAttrNumber;
+}
+
+/*
+ * dbm_read_health_summary
+ *		What health() needs besides current, heads and drift, from the kept
+ *		state, with the caller's snapshot (see DbmHealthSummary).
+ */
+void
+dbm_read_health_summary(DbmHealthSummary *summary)
+{
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	if (dbm_exec_read(&dbm_q_health_summary, NULL, NULL, DBM_READ_SNAPSHOT, 1) != 1)
+		elog(ERROR, "could not read health()'s summary");
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	summary->pending = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	summary->suspect = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+	summary->missing = dbm_array_to_ids(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)));
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * dbm_read_drifted
+ *		The revisions whose stored text the kept state says drifted (applied
+ *		or not), in registration order, with the caller's snapshot: a List
+ *		of DbmDrift.
+ */
+List *
+dbm_read_drifted(void)
+{
+	List	   *result = NIL;
+	uint64		n = dbm_exec_read(&dbm_q_drifted, NULL, NULL, DBM_READ_SNAPSHOT, 0);
+	uint64		i;
+
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		DbmDrift   *d = palloc(sizeof(DbmDrift));
+		bool		isnull;
+
+		CHECK_FOR_INTERRUPTS();
+		d->id = dbm_spi_text(tup, desc, 1);
+		d->checksum = dbm_spi_text(tup, desc, 2);
+		d->text_checksum = dbm_spi_text(tup, desc, 3);
+		d->run_checksum = dbm_spi_text(tup, desc, 4);
+		d->is_applied = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		result = lappend(result, d);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return result;
 }
 
 /*

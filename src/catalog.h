@@ -110,15 +110,48 @@ typedef enum DbmRevisionColumn
 	DBM_REV_DOWNGRADE_SQL,		/* text */
 	DBM_REV_CHECKSUM,			/* text */
 	DBM_REV_TRANSACTIONAL,		/* boolean */
+	/* the kept state (1.1), only from dbm_scan_revisions_kept; else NULL */
+	DBM_REV_TEXT_CHECKSUM,		/* text */
+	DBM_REV_RUN_CHECKSUM,		/* text */
+	DBM_REV_IS_APPLIED,			/* boolean */
 	DBM_REV_NCOLUMNS
 } DbmRevisionColumn;
 
 typedef struct DbmRevisionRow
 {
 	char	   *id;
+	bool		has_kept;		/* the kept-state columns were read */
 	Datum		values[DBM_REV_NCOLUMNS];
 	bool		nulls[DBM_REV_NCOLUMNS];
 } DbmRevisionRow;
+
+/*
+ * DbmHealthSummary: what health() reads from the state that triggers keep
+ * on dbmigrate.revision (dbmigrate--1.0--1.1.sql) instead of loading the
+ * graph: how many revisions are pending, the current revisions that are not
+ * registered, and whether the kept flags may be wrong (a revision whose
+ * parents are not all registered before it, or a current revision not
+ * marked applied), in which case health() reads the graph instead.
+ */
+typedef struct DbmHealthSummary
+{
+	int64		pending;
+	bool		suspect;
+	List	   *missing;		/* ids, sorted like dbm_read_current */
+} DbmHealthSummary;
+
+/*
+ * DbmDrift: a revision whose stored text no longer matches its recorded
+ * checksum or the checksum of its last run, as the kept state says.
+ */
+typedef struct DbmDrift
+{
+	char	   *id;
+	char	   *checksum;		/* recorded at registration */
+	char	   *text_checksum;	/* of the text as stored now */
+	char	   *run_checksum;	/* of its last run, if not checksum; or NULL */
+	bool		is_applied;
+} DbmDrift;
 
 typedef void (*DbmRevisionFn) (DbmRevisionRow *row, void *arg);
 
@@ -179,6 +212,7 @@ extern List *dbm_read_nontransactional(List *ids);
 
 /* revisions, for the read-only calls */
 extern void dbm_scan_revisions(bool newest_first, bool with_text, DbmRevisionFn fn, void *arg);
+extern void dbm_scan_revisions_kept(DbmRevisionFn fn, void *arg);
 extern bool dbm_read_revision_row(const char *id, DbmRevisionRow *row);
 
 /* the log */
@@ -193,7 +227,10 @@ extern void dbm_log_add(DbmLogBatch *batch, const char *revision, const char *op
 						const char *checksum);
 extern void dbm_log_write(DbmLogBatch *batch);
 
-/* health() */
+/* health(): the kept state (1.1) */
+extern bool dbm_kept_state_exists(void);
+extern void dbm_read_health_summary(DbmHealthSummary *summary);
+extern List *dbm_read_drifted(void);
 extern Datum dbm_health_document(const char *status, List *current, List *heads, int pending,
 								 List *problems);
 

@@ -15,7 +15,10 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -66,8 +69,12 @@ typedef struct DbmRowsOut
 	TupleDesc	desc;
 } DbmRowsOut;
 
+static char *dbm_drift_problem(const char *registered, const char *run, const char *now);
+static char *dbm_stale_problem(DbmRevisionRow *row, bool applied, const char *now, DbmLastRun *run);
 static void dbm_validate_row(DbmRevisionRow *row, void *arg);
 static List *dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending);
+static int	dbm_count_pending(DbmGraph *g, const bool *applied);
+static List *dbm_health_problems(List *current, int *pending);
 static void dbm_history_row(DbmRevisionRow *row, void *arg);
 static void dbm_log_row(Datum *values, bool *nulls, void *arg);
 static void dbm_put_ids(Tuplestorestate *store, TupleDesc desc, List *ids);
@@ -82,6 +89,7 @@ PG_FUNCTION_INFO_V1(dbmigrate_migrate_show);
 PG_FUNCTION_INFO_V1(dbmigrate_migrate_log);
 PG_FUNCTION_INFO_V1(dbmigrate_migrate_validate);
 PG_FUNCTION_INFO_V1(dbmigrate_health);
+PG_FUNCTION_INFO_V1(dbmigrate_revision_text_checksum);
 
 static void
 dbm_put_ids(Tuplestorestate *store, TupleDesc desc, List *ids)
@@ -130,38 +138,96 @@ dbm_require_show_privilege(void)
 }
 
 /*
+ * dbm_drift_problem
+ *		The drift of an applied revision whose stored text has checksum now,
+ *		given the checksum recorded at registration and that of its last run
+ *		(NULL: none describes it): the text differs from what ran, or else
+ *		from what was registered.  NULL when there is none.  migrate_validate
+ *		computes now from the text, health() reads the kept text_checksum.
+ */
+static char *
+dbm_drift_problem(const char *registered, const char *run, const char *now)
+{
+	if (run != NULL && strcmp(run, now) != 0)
+		return psprintf("stored text differs from the text that ran: checksum %s when run, %s now",
+						run, now);
+	if (strcmp(registered, now) != 0)
+		return psprintf("stored text was changed outside dbmigrate: checksum %s registered, %s now",
+						registered, now);
+	return NULL;
+}
+
+/*
+ * dbm_stale_problem
+ *		For migrate_validate: what is wrong with the state that triggers keep
+ *		for health() on a revision (row->has_kept), against what validate
+ *		computed: applied, the checksum of the text now, the last run.  Such
+ *		state is wrong only when dbmigrate.revision, .version or .log was
+ *		written with dbmigrate's triggers disabled (or its kept columns set by
+ *		hand); health() may then miss or invent a finding.  NULL when it is
+ *		right.
+ */
+static char *
+dbm_stale_problem(DbmRevisionRow *row, bool applied, const char *now, DbmLastRun *run)
+{
+	bool		kept_applied = DatumGetBool(row->values[DBM_REV_IS_APPLIED]);
+	char	   *kept_text = row->nulls[DBM_REV_TEXT_CHECKSUM] ? NULL :
+		TextDatumGetCString(row->values[DBM_REV_TEXT_CHECKSUM]);
+	char	   *kept_run = row->nulls[DBM_REV_RUN_CHECKSUM] ? NULL :
+		TextDatumGetCString(row->values[DBM_REV_RUN_CHECKSUM]);
+	char	   *registered = TextDatumGetCString(row->values[DBM_REV_CHECKSUM]);
+	char	   *ran = run ? run->checksum : NULL;
+
+	/* run_checksum is kept only when the last run's differs from checksum */
+	if (ran != NULL && strcmp(ran, registered) == 0)
+		ran = NULL;
+	if (kept_applied != applied)
+		return psprintf("state kept for health() is stale: is_applied is %s, but the revision is %s",
+						kept_applied ? "true" : "false", applied ? "applied" : "not applied");
+	if (!applied)
+		return NULL;
+	if (kept_text == NULL || strcmp(kept_text, now) != 0)
+		return psprintf("state kept for health() is stale: text_checksum is %s, but the stored text has %s",
+						kept_text ? kept_text : "NULL", now);
+	if ((kept_run == NULL) != (ran == NULL) || (ran != NULL && strcmp(kept_run, ran) != 0))
+		return psprintf("state kept for health() is stale: run_checksum is %s, but should be %s",
+						kept_run ? kept_run : "NULL", ran ? ran : "NULL");
+	return NULL;
+}
+
+/*
  * dbm_validate_row
  *		A dbm_scan_revisions callback: the problem of one applied revision
  *		whose stored text no longer hashes to the checksum recorded when it
- *		was applied (or, with no such log row, when it was registered).
+ *		was applied (or, with no such log row, when it was registered); and,
+ *		where the row has the kept state, that state gone stale.
  */
 static void
 dbm_validate_row(DbmRevisionRow *row, void *arg)
 {
 	DbmValidateState *state = (DbmValidateState *) arg;
 	int			idx = dbm_graph_find(state->g, row->id);
-	char	   *now;
-	char	   *stored;
+	bool		applied = idx >= 0 && state->applied[idx];
+	char	   *now = NULL;
 	char	   *problem = NULL;
-	DbmLastRun *run;
+	DbmLastRun *run = NULL;
 	DbmProblem *p;
 	MemoryContext oldcxt;
 
-	if (idx < 0 || !state->applied[idx])
+	if (!applied && !row->has_kept)
 		return;
-	now = dbm_checksum_revision(TextDatumGetCString(row->values[DBM_REV_UPGRADE_SQL]),
-								row->nulls[DBM_REV_DOWNGRADE_SQL] ? NULL :
-								TextDatumGetCString(row->values[DBM_REV_DOWNGRADE_SQL]),
-								DatumGetBool(row->values[DBM_REV_TRANSACTIONAL]));
-	stored = TextDatumGetCString(row->values[DBM_REV_CHECKSUM]);
-	run = dbm_last_run(state->runs, row->id);
-
-	if (run != NULL && run->checksum != NULL && strcmp(run->checksum, now) != 0)
-		problem = psprintf("stored text differs from the text that ran: checksum %s when run, %s now",
-						   run->checksum, now);
-	else if (strcmp(stored, now) != 0)
-		problem = psprintf("stored text was changed outside dbmigrate: checksum %s registered, %s now",
-						   stored, now);
+	if (applied)
+	{
+		now = dbm_checksum_revision(TextDatumGetCString(row->values[DBM_REV_UPGRADE_SQL]),
+									row->nulls[DBM_REV_DOWNGRADE_SQL] ? NULL :
+									TextDatumGetCString(row->values[DBM_REV_DOWNGRADE_SQL]),
+									DatumGetBool(row->values[DBM_REV_TRANSACTIONAL]));
+		run = dbm_last_run(state->runs, row->id);
+		problem = dbm_drift_problem(TextDatumGetCString(row->values[DBM_REV_CHECKSUM]),
+									run ? run->checksum : NULL, now);
+	}
+	if (problem == NULL && row->has_kept && idx >= 0)
+		problem = dbm_stale_problem(row, applied, now, run);
 	if (problem == NULL)
 		return;
 	oldcxt = MemoryContextSwitchTo(state->cxt);
@@ -177,8 +243,9 @@ dbm_validate_row(DbmRevisionRow *row, void *arg)
  *		What migrate_validate reports (and, when pending is not NULL, how many
  *		registered revisions are not applied): current revisions that are not
  *		registered, and applied revisions whose stored text does not match
- *		(dbm_validate_row).  The text is streamed: memory stays bounded
- *		however much SQL is stored.
+ *		(dbm_validate_row), re-hashing every applied revision's text; with
+ *		the kept state of 1.1, also that state gone stale.  The text is
+ *		streamed: memory stays bounded however much SQL is stored.
  */
 static List *
 dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending)
@@ -194,17 +261,7 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending)
 	state.cxt = CurrentMemoryContext;
 
 	if (pending != NULL)
-	{
-		int			k;
-
-		*pending = 0;
-		for (k = 0; k < g->n; k++)
-		{
-			CHECK_FOR_INTERRUPTS();
-			if (!state.applied[k])
-				(*pending)++;
-		}
-	}
+		*pending = dbm_count_pending(g, state.applied);
 
 	foreach(lc, missing)
 	{
@@ -215,8 +272,119 @@ dbm_find_problems(DbmGraph *g, List *current, HTAB *runs, int *pending)
 		state.problems = lappend(state.problems, p);
 	}
 
-	dbm_scan_revisions(false, true, dbm_validate_row, &state);
+	if (dbm_kept_state_exists())
+		dbm_scan_revisions_kept(dbm_validate_row, &state);
+	else
+		dbm_scan_revisions(false, true, dbm_validate_row, &state);
 	return state.problems;
+}
+
+/*
+ * dbm_count_pending
+ *		How many revisions of g are not in applied.
+ */
+static int
+dbm_count_pending(DbmGraph *g, const bool *applied)
+{
+	int			pending = 0;
+	int			k;
+
+	for (k = 0; k < g->n; k++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (!applied[k])
+			pending++;
+	}
+	return pending;
+}
+
+/*
+ * dbm_health_problems
+ *		health()'s pending count and problem texts ("<revision>: <problem>")
+ *		without reading migration text.  With the kept state (1.1): the
+ *		pending count, the current revisions that are not registered and the
+ *		drifted revisions come from partial indexes, so the work follows what
+ *		is pending or wrong, not the size of the graph or of the text; only
+ *		when the kept flags are suspect (DbmHealthSummary) is the graph read,
+ *		which reports an inconsistent graph as migrate_validate would (XX001).
+ *		Without it (a database still at 1.0): dbm_find_problems, as 1.0 did.
+ */
+static List *
+dbm_health_problems(List *current, int *pending)
+{
+	DbmHealthSummary summary;
+	List	   *problems = NIL;
+	List	   *missing;
+	List	   *drifted = NIL;
+	List	   *ids = NIL;
+	DbmGraph   *g = NULL;
+	bool	   *applied = NULL;
+	ListCell   *lc;
+
+	if (!dbm_kept_state_exists())
+	{
+		DbmGraph   *g10 = dbm_graph_load(DBM_READ_SNAPSHOT);
+
+		foreach(lc, dbm_find_problems(g10, current, dbm_read_all_last_runs(DBM_READ_SNAPSHOT),
+									  pending))
+		{
+			DbmProblem *p = (DbmProblem *) lfirst(lc);
+
+			problems = lappend(problems, psprintf("%s: %s", p->revision, p->problem));
+		}
+		return problems;
+	}
+
+	dbm_read_health_summary(&summary);
+	if (!summary.suspect)
+	{
+		*pending = (int) Min(summary.pending, PG_INT32_MAX);
+		missing = summary.missing;
+	}
+	else
+	{
+		g = dbm_graph_load(DBM_READ_SNAPSHOT);
+		applied = dbm_graph_applied(g, dbm_graph_known(g, current, &missing));
+		*pending = dbm_count_pending(g, applied);
+	}
+
+	foreach(lc, missing)
+		problems = lappend(problems, psprintf("%s: current revision is not registered",
+											  (char *) lfirst(lc)));
+
+	/* the applied ones among the drifted, with their last runs from the log */
+	foreach(lc, dbm_read_drifted())
+	{
+		DbmDrift   *d = (DbmDrift *) lfirst(lc);
+
+		if (g != NULL)
+		{
+			int			idx = dbm_graph_find(g, d->id);
+
+			if (idx < 0 || !applied[idx])
+				continue;
+		}
+		else if (!d->is_applied)
+			continue;
+		drifted = lappend(drifted, d);
+		ids = lappend(ids, d->id);
+	}
+	if (drifted != NIL)
+	{
+		HTAB	   *runs = dbm_read_last_runs(ids, DBM_READ_SNAPSHOT);
+
+		foreach(lc, drifted)
+		{
+			DbmDrift   *d = (DbmDrift *) lfirst(lc);
+			DbmLastRun *run = dbm_last_run(runs, d->id);
+			char	   *problem = dbm_drift_problem(d->checksum, run ? run->checksum : NULL,
+													d->text_checksum);
+
+			if (problem != NULL)
+				problems = lappend(problems, psprintf("%s: %s", d->id, problem));
+		}
+	}
+	return problems;
 }
 
 /*
@@ -475,11 +643,9 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 	DbmCall		call;
 	List	   *current;
 	List	   *heads;
-	List	   *volatile problems = NIL;
 	List	   *volatile problem_texts = NIL;
 	volatile int pending = 0;
 	Datum		result;
-	ListCell   *lc;
 	MemoryContext oldcxt;
 	ResourceOwner oldowner;
 
@@ -497,18 +663,10 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		DbmGraph   *g = dbm_graph_load(DBM_READ_SNAPSHOT);
-		int			npending;
+		int			npending = 0;
 
-		problems = dbm_find_problems(g, current, dbm_read_all_last_runs(DBM_READ_SNAPSHOT),
-									 &npending);
+		problem_texts = dbm_health_problems(current, &npending);
 		pending = npending;
-		foreach(lc, problems)
-		{
-			DbmProblem *p = (DbmProblem *) lfirst(lc);
-
-			problem_texts = lappend(problem_texts, psprintf("%s: %s", p->revision, p->problem));
-		}
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -530,14 +688,71 @@ dbmigrate_health(PG_FUNCTION_ARGS)
 		 */
 		if (edata->sqlerrcode != ERRCODE_DATA_CORRUPTED)
 			ReThrowError(edata);
-		problems = list_make1(edata);
 		problem_texts = list_make1(psprintf("%s (SQLSTATE %s)", edata->message,
 											unpack_sql_state(edata->sqlerrcode)));
 	}
 	PG_END_TRY();
 
-	result = dbm_health_document(problems != NIL ? "unhealthy" : pending > 0 ? "pending" : "healthy",
+	result = dbm_health_document(problem_texts != NIL ? "unhealthy" : pending > 0 ? "pending" : "healthy",
 								 current, heads, pending, problem_texts);
 	dbm_call_end(&call);
 	PG_RETURN_DATUM(result);
+}
+
+/*
+ * revision_text_checksum() RETURNS trigger
+ *
+ *		BEFORE INSERT OR UPDATE OF upgrade_sql, downgrade_sql, transactional,
+ *		text_checksum ON dbmigrate.revision, per row: sets text_checksum to
+ *		the checksum of the revision as it will be stored (text and flag,
+ *		dbm_checksum_revision, as registration and migrate_validate compute
+ *		it), so that health() compares two columns
+ *		instead of reading the text.  It runs for every writer: registration,
+ *		pg_restore, and an UPDATE of the text by hand, which is the tampering
+ *		health() exists to report.  Setting text_checksum itself recomputes it.
+ *		A NULL upgrade_sql or flag is left to the columns' NOT NULL
+ *		constraints.
+ */
+Datum
+dbmigrate_revision_text_checksum(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	int			up_col;
+	int			down_col;
+	int			flag_col;
+	int			sum_col;
+	Datum		up;
+	Datum		down;
+	Datum		flag;
+	Datum		sum = (Datum) 0;
+	bool		up_null;
+	bool		down_null;
+	bool		flag_null;
+	bool		sum_null = false;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		elog(ERROR, "revision_text_checksum must be a BEFORE INSERT OR UPDATE trigger FOR EACH ROW");
+
+	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
+	desc = RelationGetDescr(trigdata->tg_relation);
+	up_col = SPI_fnumber(desc, "upgrade_sql");
+	down_col = SPI_fnumber(desc, "downgrade_sql");
+	flag_col = SPI_fnumber(desc, "transactional");
+	sum_col = SPI_fnumber(desc, "text_checksum");
+	if (up_col <= 0 || down_col <= 0 || flag_col <= 0 || sum_col <= 0)
+		elog(ERROR, "revision_text_checksum fired on a table without the columns of dbmigrate.revision");
+
+	up = heap_getattr(tuple, up_col, desc, &up_null);
+	down = heap_getattr(tuple, down_col, desc, &down_null);
+	flag = heap_getattr(tuple, flag_col, desc, &flag_null);
+	if (up_null || flag_null)
+		sum_null = true;
+	else
+		sum = CStringGetTextDatum(dbm_checksum_revision(TextDatumGetCString(up),
+														down_null ? NULL : TextDatumGetCString(down),
+														DatumGetBool(flag)));
+	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, 1, &sum_col, &sum, &sum_null));
 }
