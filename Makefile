@@ -24,7 +24,7 @@ OBJS = \
 DATA = dbmigrate--1.0.sql dbmigrate--1.0--1.1.sql
 
 # pg_regress: inputs in sql/, expected output in expected/
-REGRESS = extension register badinput nontransactional validate history upgrade downgrade \
+REGRESS = extension register badinput nontransactional validate health history upgrade downgrade \
 	branches downgrade_order stamp guc_isolation privileges hostile_search_path hidden_sql \
 	step_diagnostics stepwise plan lint timeouts deferred_constraints
 REGRESS_OPTS = --inputdir=. --load-extension=pgcrypto

@@ -4,6 +4,8 @@
 # big_* are the large merge graph (part biggraph), reported in their own
 # tables; variables bign (chain length), bigmerges, bigtotal (revisions),
 # bigmidsteps and bigmidrev (the middle downgrade) and bigcalls describe it.
+# Cases named htext_* are health() and migrate_validate() over htextrevs
+# revisions of htextkb kB of text (htextmb MB in all; part healthtext).
 
 function median(k,    c) {
     c = cnt[k]
@@ -40,7 +42,7 @@ function slope(c, m,    i, n, x, y, sx, sy, sxx, sxy, k) {
 {
     k = $1 SUBSEP $2 SUBSEP $3
     val[k, ++cnt[k]] = $5
-    if ($1 ~ /^big_/) next      # not one of the chain sizes
+    if ($1 ~ /^(big|htext)_/) next      # not one of the chain sizes
     if (!($2 in seen)) { seen[$2] = 1; sizes[++nsizes] = $2 }
 }
 
@@ -110,9 +112,34 @@ function biggraph(    n, i, c, k, kr, kd, ratio, mratio, calls, ncalls, clabel, 
     print ""
 }
 
+# health() over a lot of stored text (part healthtext)
+function healthtext(    st, k, w) {
+    print "## health() over " htextmb " MB of stored text (" htextrevs " applied revisions of " htextkb " kB)"
+    print ""
+    print "ms per call: median of the warm calls in one session, and the first, cold, call; fresh = right after"
+    print "registration and upgrade, vacuumed = after VACUUM ANALYZE. migrate_validate() re-hashes every applied"
+    print "revision's text, which is what health() did on every call before 1.1."
+    print ""
+    print "| call | state | warm | cold | target | met |"
+    print "|---|---|---:|---:|---|---|"
+    for (st = 1; st <= 2; st++) {
+        k = "htext_health" (st == 2 ? "_vac" : "") SUBSEP htextrevs
+        w = median(k SUBSEP "warm")
+        printf "| health() | %s | %s | %s | <= 5 ms | %s |\n", (st == 2 ? "vacuumed" : "fresh"),
+            fmt(w), fmt(median(k SUBSEP "cold")), (w != "" && w <= 5.0) ? "yes" : "**no**"
+    }
+    for (st = 1; st <= 2; st++) {
+        k = "htext_validate" (st == 2 ? "_vac" : "") SUBSEP htextrevs
+        printf "| migrate_validate() | %s | %s | %s | - | - |\n", (st == 2 ? "vacuumed" : "fresh"),
+            fmt(median(k SUBSEP "warm")), fmt(median(k SUBSEP "cold"))
+    }
+    print ""
+}
+
 END {
     bigrun = cnt["big_register" SUBSEP bign SUBSEP "dbmigrate"] > 0
-    if (nsizes == 0) { if (bigrun) biggraph(); exit }
+    htextrun = cnt["htext_health" SUBSEP htextrevs SUBSEP "warm"] > 0
+    if (nsizes == 0) { if (bigrun) biggraph(); if (htextrun) healthtext(); exit }
     # sizes in input order are already ascending (sorted by N within case)
     for (i = 1; i <= nsizes; i++)
         for (j = i + 1; j <= nsizes; j++)
@@ -159,7 +186,7 @@ END {
     print ""
     }
 
-    for (k in cnt) { split(k, kp, SUBSEP); if (kp[3] == "warm" && kp[1] !~ /^big_/) havecalls = 1 }
+    for (k in cnt) { split(k, kp, SUBSEP); if (kp[3] == "warm" && kp[1] !~ /^(big|htext)_/) havecalls = 1 }
     if (!havecalls) ncalls = 0
     else {
     print "## Calls at head (ms per call: median of the warm calls in one session, and the first, cold, call)"
@@ -167,11 +194,12 @@ END {
     print "State \"fresh\": right after registration and upgrade, before any VACUUM (what a deploy sees);"
     print "\"vacuumed\": after VACUUM ANALYZE of dbmigrate.revision, version and log."
     print ""
-    ncalls = split("noop_upgrade current history health", calls, " ")
+    ncalls = split("noop_upgrade current history health health_pending", calls, " ")
     clabel["noop_upgrade"] = "no-op migrate_upgrade()"
     clabel["current"] = "migrate_current()"
     clabel["history"] = "migrate_history()"
     clabel["health"] = "health()"
+    clabel["health_pending"] = "health(), all N pending"
     hdr = "| call | state |"; sep = "|---|---|"
     for (i = 1; i <= nsizes; i++) { hdr = hdr sprintf(" N=%d warm | cold |", sizes[i]); sep = sep "---:|---:|" }
     print hdr " slope (warm) | target | met |"
@@ -179,6 +207,7 @@ END {
     for (ci = 1; ci <= ncalls; ci++) {
         for (st = 1; st <= 2; st++) {
             c = calls[ci] (st == 2 ? "_vac" : "")
+            if (calls[ci] == "health_pending" && st == 2) continue      # measured fresh only
             line = "| " clabel[calls[ci]] " | " (st == 2 ? "vacuumed" : "fresh") " |"
             for (i = 1; i <= nsizes; i++) {
                 n = sizes[i]
@@ -190,6 +219,11 @@ END {
                 tg = "<= 1 ms at N=" maxn
                 w = median(c SUBSEP maxn SUBSEP "warm")
                 met = (w != "" && w <= 1.0) ? "yes" : "**no**"
+            }
+            if (calls[ci] ~ /^health/) {
+                tg = "<= 5 ms at N=" maxn
+                w = median(c SUBSEP maxn SUBSEP "warm")
+                met = (w != "" && w <= 5.0) ? "yes" : "**no**"
             }
             printf "%s %s | %s | %s |\n", line, (s == "" ? "-" : sprintf("%.2f", s)), tg, met
         }
@@ -223,4 +257,5 @@ END {
     }
 
     if (bigrun) biggraph()
+    if (htextrun) healthtext()
 }

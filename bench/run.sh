@@ -16,14 +16,18 @@
 # joined by migrate_merge (register, upgrade against raw SQL, history, show,
 # validate, health, merge of one head, downgrade to the middle and to base),
 # and "bigtext", the backend's peak RSS registering and upgrading one
-# revision of 1.8 million statements (bench/textmem.py).  See bench/README.md.
+# revision of 1.8 million statements (bench/textmem.py).  Part "healthtext":
+# health() and migrate_validate() at head over 300 revisions of 1 MB of
+# stored text each (BENCH_BIG=0 leaves it out too).  See bench/README.md.
 #
 # Environment: BENCH_SIZES ("200 1000 10000"), BENCH_REPS (5 for N <= 1000,
 # 3 above), BENCH_QUICK=1 (sizes 200 1000, 2 reps), BENCH_CALLS (50),
 # BENCH_PARTS (all of "register updown cheap calls branchy memory biggraph
-# bigtext"), BENCH_BIG=0 (leave out biggraph and bigtext), BENCH_BIG_N
+# bigtext healthtext"), BENCH_BIG=0 (leave out biggraph, bigtext and
+# healthtext), BENCH_BIG_N
 # (20000; quick 2000), BENCH_BIG_EVERY (40), BENCH_BIG_REPS (as for N > 1000),
 # BENCH_BIG_CALLS (10), BENCH_TEXT_STMTS (1800000; quick 180000),
+# BENCH_HTEXT_REVS (300; quick 30), BENCH_HTEXT_KB (1024),
 # BENCH_PYTHON (/usr/bin/python3, which has psycopg2),
 # BENCH_DIR (/dev/shm/dbm-bench when /dev/shm has 6 GB free, else
 # /tmp/dbm-bench), BENCH_PORT (55455), BENCH_KEEP=1 (leave the cluster
@@ -50,7 +54,7 @@ CALLS="${BENCH_CALLS:-50}"
 if [ "${BENCH_BIG:-1}" = 0 ]; then
     PARTS="${BENCH_PARTS:-register updown cheap calls client branchy memory}"
 else
-    PARTS="${BENCH_PARTS:-register updown cheap calls client branchy memory biggraph bigtext}"
+    PARTS="${BENCH_PARTS:-register updown cheap calls client branchy memory biggraph bigtext healthtext}"
 fi
 # biggraph: a chain of BIG_N revisions where every BIG_EVERY-th one also has
 # a side branch joined by migrate_merge; bigtext: one revision of TEXT_STMTS
@@ -58,10 +62,14 @@ fi
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     BIG_N="${BENCH_BIG_N:-2000}"
     TEXT_STMTS="${BENCH_TEXT_STMTS:-180000}"
+    HTEXT_REVS="${BENCH_HTEXT_REVS:-30}"
 else
     BIG_N="${BENCH_BIG_N:-20000}"
     TEXT_STMTS="${BENCH_TEXT_STMTS:-1800000}"
+    HTEXT_REVS="${BENCH_HTEXT_REVS:-300}"
 fi
+# healthtext: HTEXT_REVS applied revisions of HTEXT_KB kB of text each
+HTEXT_KB="${BENCH_HTEXT_KB:-1024}"
 BIG_EVERY="${BENCH_BIG_EVERY:-40}"
 BIG_REPS="${BENCH_BIG_REPS:-$REPS_LARGE}"
 BIG_CALLS="${BENCH_BIG_CALLS:-10}"
@@ -518,6 +526,9 @@ for n in $SIZES; do
     if want calls; then
         echo "== N = $n: calls at head, $CALLS each ($(elapsed))"
         createdbx -T "tpl_chain_$n" b_head
+        # health() with all N revisions pending (registered, none applied)
+        calls "$n" b_head "health_pending" "SELECT pg_catalog.length(dbmigrate.health()::text)"
+        expect_rows b_head "SELECT dbmigrate.health()->>'pending'" "$n"
         dbm_call b_head "SELECT count(*) FROM dbmigrate.migrate_upgrade()" >/dev/null
         checkpoint
         # first as registration and upgrade left the tables (no vacuum has run:
@@ -788,6 +799,50 @@ if want bigtext; then
     dropdbx b_text
 fi
 
+# --- health() over a lot of stored text (part healthtext): HTEXT_REVS
+# applied revisions of HTEXT_KB kB each (a SELECT of one dollar-quoted
+# literal of md5 hex digits, so that the text does not compress to nothing),
+# health() and migrate_validate() at head.  health() must not read the text;
+# migrate_validate() re-hashes all of it (what health() did in 1.0).
+if want healthtext; then
+    echo "== healthtext: $HTEXT_REVS revisions of $HTEXT_KB kB of text ($(elapsed))"
+    createdbx -T bench_base b_htext
+    psqlx -d b_htext >/dev/null <<SQL
+SET client_min_messages = warning;
+SELECT count(dbmigrate.migrate_register(
+           'h' || pg_catalog.lpad(i::text, 5, '0'),
+           CASE WHEN i > 1 THEN 'h' || pg_catalog.lpad((i - 1)::text, 5, '0') END,
+           'SELECT pg_catalog.length(\$t\$' ||
+               (SELECT pg_catalog.string_agg(pg_catalog.md5((i * 1000000 + j)::text), '')
+                  FROM pg_catalog.generate_series(1, $HTEXT_KB * 32) j) || '\$t\$)',
+           'SELECT 1'))
+  FROM pg_catalog.generate_series(1, $HTEXT_REVS) i;
+SELECT count(*) FROM dbmigrate.migrate_upgrade();
+SQL
+    expect_rows b_htext "SELECT count(*) FROM dbmigrate.migrate_current()" 1
+    expect_rows b_htext "SELECT dbmigrate.health()->>'status'" healthy
+    expect_rows b_htext "SELECT sum(pg_catalog.octet_length(upgrade_sql)) >= $HTEXT_REVS::bigint * $HTEXT_KB * 1024 FROM dbmigrate.revision" t
+    HTEXT_MB=$(psqlx -At -d b_htext -c "SELECT pg_catalog.round(sum(pg_catalog.octet_length(upgrade_sql)) / 1048576.0, 1) FROM dbmigrate.revision")
+    checkpoint
+    calls_saved=$CALLS
+    for state in "" _vac; do
+        if [ "$state" = _vac ]; then
+            psqlx -d b_htext -c "VACUUM ANALYZE dbmigrate.revision, dbmigrate.version, dbmigrate.log"
+            checkpoint
+        fi
+        CALLS=$calls_saved
+        calls "$HTEXT_REVS" b_htext "htext_health$state" "SELECT pg_catalog.length(dbmigrate.health()::text)"
+        CALLS=2
+        calls "$HTEXT_REVS" b_htext "htext_validate$state" "SELECT count(*) FROM dbmigrate.migrate_validate()"
+    done
+    CALLS=$calls_saved
+    # both see a changed text: health() from the checksum kept by the trigger
+    psqlx -d b_htext -c "UPDATE dbmigrate.revision SET upgrade_sql = upgrade_sql || '--' WHERE revision = 'h00001'" >/dev/null
+    expect_rows b_htext "SELECT dbmigrate.health()->>'status'" unhealthy
+    expect_rows b_htext "SELECT string_agg(revision, ',') FROM dbmigrate.migrate_validate()" h00001
+    dropdbx b_htext
+fi
+
 # ---------------------------------------------------------------- report
 echo "== report ($(elapsed))"
 PGVERSION=$(psqlx -At -c "SHOW server_version")
@@ -814,6 +869,7 @@ cp "$SAMPLES" "$RESULTS/latest-samples.tsv"
     echo "sha256 $SO_END), sizes: $SIZES, parts: $PARTS,"
     if want biggraph; then echo "large merge graph: $BIG_N chain revisions, a merge every $BIG_EVERY, $BIG_REPS repetitions, $BIG_CALLS calls per latency,"; fi
     if want bigtext; then echo "large text: $TEXT_STMTS statements,"; fi
+    if want healthtext; then echo "health over stored text: $HTEXT_REVS revisions of $HTEXT_KB kB,"; fi
     echo "repetitions: $REPS_SMALL (N <= 1000) / $REPS_LARGE (N > 1000), $CALLS calls per latency, total $TOTAL."
     echo
     [ -z "$SO_NOTE" ] || { echo "$SO_NOTE"; echo; }
@@ -823,7 +879,9 @@ cp "$SAMPLES" "$RESULTS/latest-samples.tsv"
     echo
     sort -t $'\t' -k1,1 -k2,2n -k3,3 -k5,5g "$SAMPLES" | awk -F '\t' -v maxn="$MAXN" \
         -v bign="$BIG_N" -v bigmerges="$BIG_MERGES" -v bigtotal="$BIG_TOTAL" -v bigmidsteps="$BIG_MIDSTEPS" \
-        -v bigmidrev="${BIG_MIDREV:-}" -v bigcalls="$BIG_CALLS" -f "$BENCH_HOME/report.awk"
+        -v bigmidrev="${BIG_MIDREV:-}" -v bigcalls="$BIG_CALLS" \
+        -v htextrevs="$HTEXT_REVS" -v htextkb="$HTEXT_KB" -v htextmb="${HTEXT_MB:-}" \
+        -f "$BENCH_HOME/report.awk"
     if want client; then
         echo "## The command-line client: files deployed with dbmigrate upgrade"
         echo

@@ -45,6 +45,7 @@ typedef struct DbmQuery
 	const char *table;			/* named in errors */
 	const char *sql_1_0;		/* the query on a 1.0 schema, if it differs */
 	SPIPlanPtr	plan_1_0;
+	bool		no_bitmap;		/* read a partial index by a plain index scan */
 } DbmQuery;
 
 /* Called with each row dbm_scan streams */
@@ -93,7 +94,7 @@ typedef struct DbmBodyEntry
 /* forward declarations */
 static SPIPlanPtr dbm_plan(DbmQuery *q);
 static SPIPlanPtr *dbm_plan_slot(DbmQuery *q, const char **sql);
-static int	dbm_plan_settings_begin(void);
+static int	dbm_plan_settings_begin(DbmQuery *q);
 static uint64 dbm_exec_read(DbmQuery *q, Datum *values, const char *nulls, DbmRead mode,
 							long tcount);
 static void dbm_exec_write(DbmQuery *q, Datum *values, const char *nulls, int expected);
@@ -117,7 +118,7 @@ static DbmQuery dbm_q_current = {NULL,
 0, {0}, "dbmigrate.version"};
 static DbmQuery dbm_q_heads = {NULL,
 	"SELECT revision FROM dbmigrate.revision WHERE is_head ORDER BY seq",
-0, {0}, "dbmigrate.revision"};
+0, {0}, "dbmigrate.revision", NULL, NULL, true};
 static DbmQuery dbm_q_add_current = {NULL,
 	"INSERT INTO dbmigrate.version (revision) SELECT u.r FROM pg_catalog.unnest($1) AS u(r) "
 	"WHERE NOT EXISTS (SELECT 1 FROM dbmigrate.version v "
@@ -275,7 +276,7 @@ static DbmQuery dbm_q_log = {NULL,
  * suspect or drifted, not the graph and not the text.
  */
 static DbmQuery dbm_q_health_summary = {NULL,
-	"SELECT (SELECT pg_catalog.count(*) FROM dbmigrate.revision WHERE NOT is_applied), "
+	"SELECT EXISTS (SELECT 1 FROM dbmigrate.revision WHERE NOT is_applied), "
 	"EXISTS (SELECT 1 FROM dbmigrate.revision WHERE NOT parents_ok) "
 	"OR EXISTS (SELECT 1 FROM dbmigrate.version v "
 	"           WHERE (SELECT NOT r.is_applied FROM dbmigrate.revision r "
@@ -284,6 +285,9 @@ static DbmQuery dbm_q_health_summary = {NULL,
 	"      WHERE (SELECT r.revision FROM dbmigrate.revision r "
 	"             WHERE r.revision OPERATOR(pg_catalog.=) v.revision) IS NULL "
 	"      ORDER BY v.revision COLLATE \"C\")",
+0, {0}, "dbmigrate.revision", NULL, NULL, true};
+static DbmQuery dbm_q_pending = {NULL,
+	"SELECT pg_catalog.count(*) FROM dbmigrate.revision WHERE NOT is_applied",
 0, {0}, "dbmigrate.revision"};
 static DbmQuery dbm_q_drifted = {NULL,
 	"SELECT revision, checksum, text_checksum, run_checksum, is_applied "
@@ -391,14 +395,21 @@ dbm_schema_1_0(void)
  *		a LIMIT, or in a join; the queries above that look rows up avoid those
  *		shapes (scalar subqueries, no ORDER BY an index can give over a
  *		lookup's few rows, no condition that matches a partial index's
- *		predicate by accident).
+ *		predicate by accident).  Queries that read a partial index of the
+ *		few rows they want (heads, pending revisions) run with bitmap scans
+ *		off too (no_bitmap): a plain index scan marks the entries of rows
+ *		that a bulk registration or an upgrade left dead, so that the next
+ *		call skips them, where a bitmap scan would read every one of them
+ *		again on every call until VACUUM.
  */
 static int
-dbm_plan_settings_begin(void)
+dbm_plan_settings_begin(DbmQuery *q)
 {
 	int			nestlevel = NewGUCNestLevel();
 
 	dbm_guc_set("enable_seqscan", "off", PGC_USERSET);
+	if (q->no_bitmap)
+		dbm_guc_set("enable_bitmapscan", "off", PGC_USERSET);
 	dbm_guc_set("jit", "off", PGC_USERSET);
 	return nestlevel;
 }
@@ -415,7 +426,7 @@ dbm_exec(DbmQuery *q, Datum *values, const char *nulls, bool read_only, long tco
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	SPIPlanPtr	plan = dbm_plan(q);
-	int			nestlevel = dbm_plan_settings_begin();
+	int			nestlevel = dbm_plan_settings_begin(q);
 	int			rc = SPI_execute_plan(plan, values, nulls, read_only, tcount);
 
 	AtEOXact_GUC(true, nestlevel);
@@ -489,7 +500,7 @@ dbm_scan(DbmQuery *q, Datum *values, DbmRead mode, DbmTupleFn fn, void *arg)
 	uint64		i;
 
 	batchcxt = AllocSetContextCreate(outer, "dbmigrate scan batch", ALLOCSET_DEFAULT_SIZES);
-	nestlevel = dbm_plan_settings_begin();
+	nestlevel = dbm_plan_settings_begin(q);
 	portal = SPI_cursor_open(NULL, plan, values, NULL, mode == DBM_READ_SNAPSHOT);
 	AtEOXact_GUC(true, nestlevel);
 	for (;;)
@@ -1274,10 +1285,20 @@ dbm_read_health_summary(DbmHealthSummary *summary)
 		elog(ERROR, "could not read health()'s summary");
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
-	summary->pending = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	summary->pending = DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull)) ? 1 : 0;
 	summary->suspect = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
 	summary->missing = dbm_array_to_ids(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull)));
 	SPI_freetuptable(SPI_tuptable);
+
+	/* how many: a bitmap scan of the partial index counts live rows fastest */
+	if (summary->pending > 0)
+	{
+		if (dbm_exec_read(&dbm_q_pending, NULL, NULL, DBM_READ_SNAPSHOT, 1) != 1)
+			elog(ERROR, "could not count pending revisions");
+		summary->pending = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													   SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
+	}
 }
 
 /*

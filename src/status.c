@@ -734,7 +734,10 @@ dbmigrate_revision_text_checksum(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) || TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		elog(ERROR, "revision_text_checksum must be a BEFORE INSERT OR UPDATE trigger FOR EACH ROW");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("revision_text_checksum() must be called as a BEFORE INSERT OR UPDATE row trigger"),
+				 errhint("It is the trigger revision_text_checksum on dbmigrate.revision.")));
 
 	tuple = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event) ? trigdata->tg_newtuple : trigdata->tg_trigtuple;
 	desc = RelationGetDescr(trigdata->tg_relation);
