@@ -12,6 +12,8 @@
 #   unreg     001_initial_migration unregistered before anything else
 #   redef     001_initial_migration re-registered with different SQL while
 #             not applied, then applied
+#   drift     as unreg, then r1's stored text changed by hand (UPDATE by the
+#             table owner): health() and migrate_validate() report r1
 # Each is dumped with pg_dump -Fc (restored with pg_restore --exit-on-error)
 # and in plain format (restored with psql ON_ERROR_STOP) into a fresh
 # database.  Right behaviour, checked in every target:
@@ -19,8 +21,10 @@
 #     CREATE EXTENSION registers);
 #   - migrate_current(), migrate_history(true) (all columns except
 #     registered_at, which is the install time for the built-in
-#     001_initial_migration), migrate_log() (every column) and the number of
-#     registered revisions equal the source's;
+#     001_initial_migration), migrate_log() (every column), the number of
+#     registered revisions, health() (but its timestamp and database) and the
+#     state that 1.1's triggers keep for it on dbmigrate.revision (computed
+#     again by those triggers as the rows are restored) equal the source's;
 #   - 001_initial_migration is registered exactly once (keep, redef: with the
 #     redefined SQL) or not at all (unreg);
 #   - migrate_upgrade() applies only r3, and its log row's id is larger than
@@ -96,6 +100,9 @@ SELECT 'log', l.* FROM dbmigrate.migrate_log() l;
 SELECT 'registered', count(*) FROM dbmigrate.migrate_history();
 SELECT 'heads', string_agg(h, ',') FROM dbmigrate.migrate_heads() h;
 SELECT 'problems', count(*) FROM dbmigrate.migrate_validate();
+SELECT 'kept', revision, text_checksum, is_applied, run_checksum, parents_ok
+  FROM dbmigrate.revision ORDER BY revision;
+SELECT 'health', dbmigrate.health() - 'timestamp' - 'database';
 SQL
 }
 
@@ -105,7 +112,7 @@ same_state() {
     state "$2" >"$WORK/$2.state"
     diff -u "$WORK/$1.state" "$WORK/$2.state" >"$WORK/$2.diff" \
         || fail "$3: dbmigrate's state differs from the source:"$'\n'"$(cat "$WORK/$2.diff")"
-    ok "$3: current, history, log and registered revisions equal the source's"
+    ok "$3: current, history, log, registered revisions, health() and its kept state equal the source's"
 }
 
 # count_001 NAME: how often 001_initial_migration is registered in NAME
@@ -172,6 +179,18 @@ SELECT dbmigrate.migrate_register('r3', 'r2', 'CREATE TABLE dr_t3(id int)', 'DRO
 SELECT * FROM dbmigrate.migrate_upgrade('r2');
 SQL
 
+createdb_fresh drift
+"${PSQL[@]}" -d "$(dbname drift)" >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION dbmigrate CASCADE;
+SELECT dbmigrate.migrate_unregister('001_initial_migration');
+SELECT dbmigrate.migrate_register('r1', NULL, 'CREATE TABLE dr_t1(id int)', 'DROP TABLE dr_t1', 'one');
+SELECT dbmigrate.migrate_register('r2', 'r1', 'CREATE TABLE dr_t2(id int)', 'DROP TABLE dr_t2', 'two');
+SELECT dbmigrate.migrate_register('r3', 'r2', 'CREATE TABLE dr_t3(id int)', 'DROP TABLE dr_t3', 'three');
+SELECT * FROM dbmigrate.migrate_upgrade('r2');
+UPDATE dbmigrate.revision SET upgrade_sql = 'CREATE TABLE dr_t1(id bigint)' WHERE revision = 'r1';
+SQL
+
 createdb_fresh msg
 "${PSQL[@]}" -d "$(dbname msg)" >/dev/null <<'SQL'
 SET client_min_messages = warning;
@@ -192,19 +211,25 @@ SQL
   = "001_initial_migration upgrade, r1 upgrade, r2 upgrade, r2 downgrade, r2 upgrade" ] \
     || fail "source keep: unexpected log"
 [ "$(count_001 keep)" = 1 ] && [ "$(count_001 unreg)" = 0 ] && [ "$(count_001 redef)" = 1 ] \
-    && [ "$(count_001 msg)" = 1 ] \
-    || fail "sources: 001_initial_migration should be registered once, not at all, once, once"
+    && [ "$(count_001 msg)" = 1 ] && [ "$(count_001 drift)" = 0 ] \
+    || fail "sources: 001_initial_migration should be registered once, not at all, once, once, not at all"
+# health() of the drifted source names r1, as migrate_validate() does
+drifted() {
+    q "$1" "SELECT dbmigrate.health()->>'status' || ' ' || (dbmigrate.health()->'problems'->>0 LIKE 'r1: stored text differs%')
+            || ' ' || (SELECT string_agg(revision, ',') FROM dbmigrate.migrate_validate())"
+}
+[ "$(drifted drift)" = "unhealthy true r1" ] || fail "source drift: health() and validate should report r1: $(drifted drift)"
 [ "$(q redef "SELECT upgrade_sql FROM dbmigrate.migrate_show('001_initial_migration')")" = "$REDEF_SQL" ] \
     || fail "source redef: 001_initial_migration was not redefined"
-for src in keep unreg redef msg; do
+for src in keep unreg redef msg drift; do
     [ "$(q $src "SELECT string_agg(c, ',') FROM dbmigrate.migrate_current() c")" = r2 ] \
         || fail "source $src: current should be r2"
 done
-ok "sources built: keep, unreg, redef, msg (all at r2, r3 pending)"
+ok "sources built: keep, unreg, redef, msg, drift (all at r2, r3 pending)"
 
 # ---- full dumps: custom format + pg_restore, plain format + psql ------------
 
-for src in keep unreg redef msg; do
+for src in keep unreg redef msg drift; do
     pg_dump -Fc -d "$(dbname $src)" -f "$WORK/$src.dump" || fail "pg_dump -Fc of $src failed"
     pg_dump -Fp -d "$(dbname $src)" -f "$WORK/$src.sql" || fail "pg_dump (plain) of $src failed"
 
@@ -226,8 +251,12 @@ for src in keep unreg redef msg; do
 
         case "$src" in
             keep|redef|msg) [ "$(count_001 "$dst")" = 1 ] || fail "$dst: 001_initial_migration should be registered exactly once" ;;
-            unreg) [ "$(count_001 "$dst")" = 0 ] || fail "$dst: the unregistered 001_initial_migration came back" ;;
+            unreg|drift) [ "$(count_001 "$dst")" = 0 ] || fail "$dst: the unregistered 001_initial_migration came back" ;;
         esac
+        if [ "$src" = drift ]; then
+            [ "$(drifted "$dst")" = "unhealthy true r1" ] || fail "$dst: health() and validate should report r1: $(drifted "$dst")"
+            ok "$dst: health() and migrate_validate() report the changed text of r1, as in the source"
+        fi
         if [ "$src" = redef ]; then
             [ "$(q "$dst" "SELECT upgrade_sql FROM dbmigrate.migrate_show('001_initial_migration')")" = "$REDEF_SQL" ] \
                 || fail "$dst: 001_initial_migration lost its redefined SQL"
@@ -252,7 +281,7 @@ done
 
 # ---- --data-only into a database with a freshly created extension ----------
 
-for src in keep unreg redef msg; do
+for src in keep unreg redef msg drift; do
     pg_dump -Fc --data-only -d "$(dbname $src)" -f "$WORK/$src.data.dump" || fail "pg_dump --data-only of $src failed"
     dst="${src}_dataonly"
     createdb_fresh "$dst"
@@ -264,7 +293,7 @@ for src in keep unreg redef msg; do
     same_state "$src" "$dst" "$dst"
     case "$src" in
         keep|redef|msg) [ "$(count_001 "$dst")" = 1 ] || fail "$dst: 001_initial_migration should be registered exactly once" ;;
-        unreg) [ "$(count_001 "$dst")" = 0 ] || fail "$dst: the unregistered 001_initial_migration came back" ;;
+        unreg|drift) [ "$(count_001 "$dst")" = 0 ] || fail "$dst: the unregistered 001_initial_migration came back" ;;
     esac
     upgrade_applies_only_r3 "$dst" "$dst"
 done

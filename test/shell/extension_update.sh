@@ -8,8 +8,9 @@
 #      volatility, strictness, security, ACL and comment; every table, column,
 #      index, constraint, trigger, sequence, ACL and comment in schema
 #      dbmigrate; the extension's members and its pg_dump configuration.
-#   4. db_upd's state is what it was before the update, and the next
-#      upgrade works.
+#   4. db_upd's state is what it was before the update (health() included:
+#      computed the 1.0 way before, from the state the update fills in
+#      after), and the next upgrade works.
 #   5. pg_dump of db_upd restored into db_res gives the same state.
 set -euo pipefail
 TAG="$$_${RANDOM}"
@@ -49,6 +50,7 @@ SELECT 'history', revision, down_revisions, message, is_applied, is_head, is_cur
 SELECT 'log', id, revision, operation, run_by, checksum FROM dbmigrate.migrate_log();
 SELECT 'revision', revision, checksum, registered_by, seq, is_head, builtin FROM dbmigrate.revision ORDER BY seq;
 SELECT 'validate', count(*) FROM dbmigrate.migrate_validate();
+SELECT 'health', dbmigrate.health() - 'timestamp' - 'version' - 'database';
 SQL
 }
 state "$UPD" >"$WORK/before"
