@@ -22,8 +22,8 @@
 #
 # Environment: BENCH_SIZES ("200 1000 10000"), BENCH_REPS (5 for N <= 1000,
 # 3 above), BENCH_QUICK=1 (sizes 200 1000, 2 reps), BENCH_CALLS (50),
-# BENCH_PARTS (all of "register updown cheap calls branchy memory biggraph
-# bigtext healthtext"), BENCH_BIG=0 (leave out biggraph, bigtext and
+# BENCH_PARTS (all of "register updown cheap calls client branchy memory
+# biggraph bigtext healthtext"), BENCH_BIG=0 (leave out biggraph, bigtext and
 # healthtext), BENCH_BIG_N
 # (20000; quick 2000), BENCH_BIG_EVERY (40), BENCH_BIG_REPS (as for N > 1000),
 # BENCH_BIG_CALLS (10), BENCH_TEXT_STMTS (1800000; quick 180000),

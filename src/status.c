@@ -4,7 +4,10 @@
  *	  Read-only calls: migrate_current, migrate_heads, migrate_history,
  *	  migrate_show, migrate_log, migrate_validate and health.  None takes the
  *	  run lock; each reads with the caller's snapshot, at any isolation level,
- *	  and never blocks behind a running upgrade.
+ *	  and never blocks behind a running upgrade.  health() reads the state
+ *	  that triggers keep on dbmigrate.revision (dbmigrate--1.0--1.1.sql), not
+ *	  the migration text; the one trigger written in C, which keeps the
+ *	  checksum of the stored text, is here too.
  *
  * Copyright (c) 2026, dbmigrate developers
  *
