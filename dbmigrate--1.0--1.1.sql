@@ -256,7 +256,9 @@ CREATE TRIGGER revision_text_checksum
 -- enable_seqscan off, look rows up in scalar subqueries (which the planner
 -- does not turn into joins), count children rather than ask for one (LIMIT
 -- 1 makes a full index scan look cheap), and write "IS NOT TRUE" where "NOT
--- is_applied" would match the predicate of revision_pending_idx.
+-- is_applied" would match the predicate of revision_pending_idx.  Their
+-- lookups take parameters in index conditions only, so they keep generic
+-- plans (plan_cache_mode) rather than planning again on every row.
 
 -- a row's own kept columns, from its parents, dbmigrate.version, its children
 -- and dbmigrate.log; rows may arrive in any order (pg_restore), so each side
@@ -264,7 +266,7 @@ CREATE TRIGGER revision_text_checksum
 CREATE FUNCTION dbmigrate.revision_keep_row() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET enable_seqscan = off
+SET enable_seqscan = off SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     new_id boolean := TG_OP OPERATOR(pg_catalog.=) 'INSERT';
@@ -326,7 +328,7 @@ CREATE TRIGGER revision_keep_row
 CREATE FUNCTION dbmigrate.keep_applied() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET enable_seqscan = off
+SET enable_seqscan = off SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     marked   text[];            -- became applied: mark them and their ancestors
@@ -469,7 +471,7 @@ CREATE TRIGGER version_truncate_keep_applied AFTER TRUNCATE ON dbmigrate.version
 CREATE FUNCTION dbmigrate.log_keep_run_checksum() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET enable_seqscan = off
+SET enable_seqscan = off SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     ids text[];
@@ -588,7 +590,7 @@ REVOKE ALL ON FUNCTION dbmigrate.revision_text_checksum(), dbmigrate.revision_ke
 CREATE OR REPLACE FUNCTION dbmigrate.revision_mark_parents() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
-SET enable_seqscan = off
+SET enable_seqscan = off SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     UPDATE dbmigrate.revision r SET is_head = false
