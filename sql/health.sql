@@ -186,11 +186,13 @@ UPDATE dbmigrate.revision SET is_applied = false WHERE revision IN ('z', 'b2');
 SELECT * FROM pg_temp.agree();
 SELECT dbmigrate.rebuild_health_state();
 SELECT * FROM pg_temp.agree();
--- with the trigger disabled, a NULL checksum of the text is refused
+-- rebuilding while the trigger is still disabled is refused (23502: the
+-- checksum of the text would be NULL), and changes nothing
 ALTER TABLE dbmigrate.revision DISABLE TRIGGER revision_text_checksum;
 \set VERBOSITY terse
-UPDATE dbmigrate.revision SET text_checksum = NULL WHERE revision = 'z';
+SELECT dbmigrate.rebuild_health_state();
 \echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS without_checksum FROM dbmigrate.revision WHERE text_checksum IS NULL;
 ALTER TABLE dbmigrate.revision ENABLE TRIGGER revision_text_checksum;
 -- the trigger function is not callable directly (39P01), nor by PUBLIC
 SELECT dbmigrate.revision_text_checksum();
@@ -236,6 +238,15 @@ SELECT (dbmigrate.health() - 'timestamp' - 'version') = (doc - 'version') AS sam
 SELECT * FROM pg_temp.agree();
 SELECT * FROM pg_temp.problems();
 UPDATE dbmigrate.revision SET upgrade_sql = 'CREATE TABLE hk_u1()' WHERE revision = 'u1';
+SELECT * FROM pg_temp.agree();
+-- everything applied: healthy; the owner changes u3's text: unhealthy;
+-- registering the text that ran: healthy again
+SELECT count(*) FROM dbmigrate.migrate_upgrade();
+SELECT * FROM pg_temp.agree();
+UPDATE dbmigrate.revision SET upgrade_sql = 'CREATE TABLE hk_u3(); DROP TABLE hk_u1' WHERE revision = 'u3';
+SELECT * FROM pg_temp.agree();
+SELECT * FROM pg_temp.problems();
+SELECT dbmigrate.migrate_register('u3', 'u2', 'CREATE TABLE hk_u3()', 'DROP TABLE hk_u3');
 SELECT * FROM pg_temp.agree();
 SELECT revision FROM dbmigrate.migrate_downgrade('base');
 DROP EXTENSION dbmigrate;
