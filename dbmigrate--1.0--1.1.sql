@@ -521,7 +521,33 @@ CREATE FUNCTION dbmigrate.rebuild_health_state() RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    disabled text;
 BEGIN
+    -- what it computes is kept only while the triggers fire
+    SELECT pg_catalog.string_agg(t.tgname, ', ' ORDER BY t.tgname) INTO disabled
+      FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) ANY (ARRAY['dbmigrate.revision'::pg_catalog.regclass,
+                                                      'dbmigrate.version'::pg_catalog.regclass,
+                                                      'dbmigrate.log'::pg_catalog.regclass])
+       AND t.tgfoid OPERATOR(pg_catalog.=) ANY (ARRAY[
+               'dbmigrate.revision_text_checksum()'::pg_catalog.regprocedure,
+               'dbmigrate.revision_keep_row()'::pg_catalog.regprocedure,
+               'dbmigrate.keep_applied()'::pg_catalog.regprocedure,
+               'dbmigrate.log_keep_run_checksum()'::pg_catalog.regprocedure]::pg_catalog.oid[])
+       AND t.tgenabled OPERATOR(pg_catalog.=) 'D';
+    IF disabled IS NOT NULL
+       OR pg_catalog.current_setting('session_replication_role') OPERATOR(pg_catalog.=) 'replica' THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '55000',
+            MESSAGE = 'dbmigrate''s triggers do not fire: the state health() reads would not be kept',
+            DETAIL = CASE WHEN disabled IS NOT NULL
+                          THEN pg_catalog.format('Disabled: %s.', disabled)
+                          ELSE 'session_replication_role is replica.' END,
+            HINT = 'Enable them (ALTER TABLE dbmigrate.revision ENABLE TRIGGER <name>, or on '
+                   'dbmigrate.version or dbmigrate.log), or SET session_replication_role = origin; '
+                   'then call rebuild_health_state() again.';
+    END IF;
     LOCK TABLE dbmigrate_private.run_lock IN SHARE UPDATE EXCLUSIVE MODE;
     -- revision_text_checksum recomputes it (and refuses NULL if disabled)
     UPDATE dbmigrate.revision SET text_checksum = NULL;
@@ -576,7 +602,8 @@ COMMENT ON FUNCTION dbmigrate.log_keep_run_checksum() IS
 COMMENT ON FUNCTION dbmigrate.rebuild_health_state() IS
 'Recomputes the columns health() reads (text_checksum, is_applied, run_checksum, parents_ok) from the text, '
 'dbmigrate.version and dbmigrate.log; takes the run lock. For tables written while dbmigrate''s triggers '
-'were disabled (migrate_validate() reports that). Needs the extension owner''s rights.';
+'were disabled (migrate_validate() reports that); 55000 while any of dbmigrate''s triggers is disabled. '
+'Needs the extension owner''s rights.';
 
 REVOKE ALL ON FUNCTION dbmigrate.revision_text_checksum(), dbmigrate.revision_keep_row(),
     dbmigrate.keep_applied(), dbmigrate.log_keep_run_checksum(),
