@@ -232,8 +232,9 @@ COMMENT ON COLUMN dbmigrate.revision.text_checksum IS
 COMMENT ON COLUMN dbmigrate.revision.is_applied IS
 'Kept by triggers: whether the revision is applied, i.e. a dbmigrate.version row or one of its ancestors.';
 COMMENT ON COLUMN dbmigrate.revision.run_checksum IS
-'Kept by triggers: the checksum logged by the revision''s latest dbmigrate.log row, when that row left it '
-'applied (an upgrade, or a stamp with a checksum) and the checksum differs from checksum; else NULL.';
+'Kept by triggers: the checksum logged by the revision''s latest dbmigrate.log row (lock_retry rows aside), '
+'when that row left it applied (an upgrade, or a stamp with a checksum) and the checksum differs from '
+'checksum; else NULL.';
 COMMENT ON COLUMN dbmigrate.revision.parents_ok IS
 'Kept by triggers: whether down_revisions is a list of ids registered before this revision. '
 'false makes health() read the whole graph.';
@@ -303,6 +304,7 @@ BEGIN
                              AND l.checksum OPERATOR(pg_catalog.<>) NEW.checksum THEN l.checksum END
                   FROM dbmigrate.log l
                  WHERE l.revision OPERATOR(pg_catalog.=) NEW.revision
+                   AND l.operation OPERATOR(pg_catalog.<>) 'lock_retry'
                  ORDER BY l.id DESC LIMIT 1)
            ELSE NEW.run_checksum END
       INTO NEW.parents_ok, NEW.is_applied, NEW.run_checksum;
@@ -494,6 +496,7 @@ BEGIN
                                  AND l.checksum OPERATOR(pg_catalog.<>) x.checksum THEN l.checksum END
                       FROM dbmigrate.log l
                      WHERE l.revision OPERATOR(pg_catalog.=) x.revision
+                       AND l.operation OPERATOR(pg_catalog.<>) 'lock_retry'
                      ORDER BY l.id DESC LIMIT 1) AS c
               FROM dbmigrate.revision x
              WHERE x.revision OPERATOR(pg_catalog.=) ANY (ids)) k
@@ -556,6 +559,7 @@ BEGIN
                       AND l.checksum OPERATOR(pg_catalog.<>) r.checksum THEN l.checksum END
            FROM dbmigrate.log l
           WHERE l.revision OPERATOR(pg_catalog.=) r.revision
+            AND l.operation OPERATOR(pg_catalog.<>) 'lock_retry'
           ORDER BY l.id DESC LIMIT 1);
     WITH RECURSIVE up(id) AS (
         SELECT v.revision FROM dbmigrate.version v

@@ -162,6 +162,13 @@ UPDATE dbmigrate.revision
  WHERE revision = 'a';
 SELECT * FROM pg_temp.agree();
 
+-- a lock_retry row (an attempt rolled back after lock_timeout and tried
+-- again) is not a run: it leaves the last run as it was
+INSERT INTO dbmigrate.log (revision, operation, started_at, duration, checksum)
+VALUES ('b2', 'lock_retry', now(), '1 ms', repeat('0', 64));
+SELECT revision, run_differs FROM pg_temp.kept() WHERE revision = 'b2';
+SELECT * FROM pg_temp.agree();
+
 --
 -- what health() cannot see: the table owner disables the trigger and changes
 -- the text.  migrate_validate() re-hashes and reports it;
