@@ -16,7 +16,7 @@ SELECT (SELECT coalesce(string_agg(c, ',' ORDER BY c), '<base>')
        (SELECT health->>'status' FROM dbmigrate.health() health) AS health;
 
 SELECT dbmigrate.migrate_register('p1', NULL,
-    'CREATE TABLE pl_t(id int PRIMARY KEY); INSERT INTO pl_t SELECT g FROM generate_series(1, 100000) g;
+    'CREATE TABLE pl_t(id int PRIMARY KEY); INSERT INTO pl_t SELECT g FROM generate_series(1, 5000) g;
      CREATE TABLE pl_u(id int)',
     'DROP TABLE pl_u, pl_t', 'tables');
 SELECT count(*) FROM dbmigrate.migrate_upgrade('p1');

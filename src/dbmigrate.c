@@ -50,6 +50,11 @@ void		_PG_init(void);
 static Oid	dbm_extension_owner(void);
 static void dbm_run_lock_callback(void *arg);
 static Oid	dbm_run_lock_relid(void);
+static void dbm_take_run_lock(const char *funcname, Oid relid, bool session);
+
+/* the session-level run lock of a stepwise procedure, while held */
+static LockRelId dbm_session_lockid;
+static bool dbm_session_locked = false;
 static void dbm_refuse_on_standby(const char *funcname);
 
 /* GUC variables */
@@ -316,8 +321,6 @@ dbm_run_lock_callback(void *arg)
 void
 dbm_begin_state_change(const char *funcname, bool allow_in_step)
 {
-	ErrorContextCallback errcallback;
-	int			nestlevel;
 	Oid			relid;
 
 	if (dbm_step_depth > 0 && !allow_in_step)
@@ -342,15 +345,38 @@ dbm_begin_state_change(const char *funcname, bool allow_in_step)
 						   "could apply a revision twice)."),
 				 errhint("Call it in a READ COMMITTED transaction.")));
 
+	relid = dbm_run_lock_relid();
+	dbm_take_run_lock(funcname, relid, false);
+}
+
+/*
+ * dbm_take_run_lock
+ *		SHARE UPDATE EXCLUSIVE on the run lock relation relid, for the
+ *		transaction or (session) for the session, waiting at most
+ *		dbmigrate.run_lock_timeout (55P03, with a context and hint naming
+ *		funcname and who holds it); InvalidOid: 1.0's advisory lock.
+ */
+static void
+dbm_take_run_lock(const char *funcname, Oid relid, bool session)
+{
+	ErrorContextCallback errcallback;
+	int			nestlevel;
+
 	errcallback.callback = dbm_run_lock_callback;
-	errcallback.arg = (void *) funcname;
+	errcallback.arg = unconstify(char *, funcname);
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
 	nestlevel = NewGUCNestLevel();
 	dbm_guc_set_lock_timeout(dbmigrate_run_lock_timeout);
-	relid = dbm_run_lock_relid();
-	if (OidIsValid(relid))
+	if (session)
+	{
+		dbm_session_lockid.relId = relid;
+		dbm_session_lockid.dbId = MyDatabaseId;
+		LockRelationIdForSession(&dbm_session_lockid, ShareUpdateExclusiveLock);
+		dbm_session_locked = true;
+	}
+	else if (OidIsValid(relid))
 		LockRelationOid(relid, ShareUpdateExclusiveLock);
 	else
 	{
@@ -359,7 +385,6 @@ dbm_begin_state_change(const char *funcname, bool allow_in_step)
 								   Int64GetDatum(DBMIGRATE_LOCK_KEY_1_0));
 	}
 	AtEOXact_GUC(true, nestlevel);
-
 	error_context_stack = errcallback.previous;
 }
 
@@ -401,38 +426,21 @@ dbm_run_lock_relid(void)
  *		this lock either.  A session lock outlives an error: the procedures
  *		release it on every exit (PG_FINALLY).  55000 on a 1.0 schema.
  */
-static LockRelId dbm_session_lockid;
-static bool dbm_session_locked = false;
-
 void
 dbm_session_lock(const char *funcname)
 {
-	ErrorContextCallback errcallback;
-	int			nestlevel;
-	LockRelId	lockid;
+	Oid			relid;
 
 	Assert(!dbm_session_locked);
 	dbm_refuse_on_standby(funcname);
-	lockid.relId = dbm_run_lock_relid();
-	lockid.dbId = MyDatabaseId;
-	if (!OidIsValid(lockid.relId))
+	relid = dbm_run_lock_relid();
+	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s() needs dbmigrate 1.1 in this database", funcname),
 				 errdetail("The extension's tables are still those of version 1.0."),
 				 errhint("Run ALTER EXTENSION dbmigrate UPDATE;")));
-
-	errcallback.callback = dbm_run_lock_callback;
-	errcallback.arg = (void *) funcname;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
-	nestlevel = NewGUCNestLevel();
-	dbm_guc_set_lock_timeout(dbmigrate_run_lock_timeout);
-	LockRelationIdForSession(&lockid, ShareUpdateExclusiveLock);
-	dbm_session_lockid = lockid;
-	dbm_session_locked = true;
-	AtEOXact_GUC(true, nestlevel);
-	error_context_stack = errcallback.previous;
+	dbm_take_run_lock(funcname, relid, true);
 }
 
 /* (no catalog access: it runs after errors, in an aborted transaction) */
